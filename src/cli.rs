@@ -1,0 +1,217 @@
+//! The command line (clap). Parsing only: every command is a call into the library.
+
+use crate::context::{Selection, Settings};
+use crate::error::Result;
+use crate::runner::{self, Invocation};
+use crate::transport::ssh::SshOptions;
+use clap::{Args, Parser, Subcommand};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Run, fork and debug operational runbooks over SSH.
+///
+/// A runbook is a Rhai script of named steps. runbook runs it against the hosts of an inventory,
+/// journals every step and command, undoes temporary changes on failure or Ctrl-C, and resumes a
+/// failed run where it stopped.
+#[derive(Parser, Debug)]
+#[command(name = "runbook", version, about, long_about = None, after_help = "Start with `runbook list`, then `runbook show NAME` and `runbook plan NAME -i INVENTORY`.")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Cmd,
+    #[command(flatten)]
+    pub global: Global,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct Global {
+    /// Where runs (journals) are kept [default: $XDG_STATE_HOME/runbook/runs]
+    #[arg(long, global = true, env = "RUNBOOK_STATE_DIR", value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Default deadline of each remote command, in seconds
+    #[arg(long, global = true, default_value_t = 120, value_name = "SECS")]
+    pub timeout: u64,
+    /// How many hosts the `*_all` primitives work on at once
+    #[arg(long, global = true, default_value_t = 16, value_name = "N")]
+    pub parallel: usize,
+    /// Accept and remember the keys of hosts not yet in known_hosts (default: refuse them)
+    #[arg(long, global = true)]
+    pub accept_new_host_keys: bool,
+    /// Seconds to wait for an SSH connection
+    #[arg(long, global = true, default_value_t = 10, value_name = "SECS")]
+    pub connect_timeout: u64,
+    /// Show remote output live, prefixed by host (default: on a terminal)
+    #[arg(long, short, global = true)]
+    pub verbose: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct Target {
+    /// A bundled runbook's name (see `runbook list`) or the path of a .rhai file
+    #[arg(value_name = "NAME|FILE")]
+    pub runbook: String,
+    /// The inventory file (TOML): hosts, groups, variables
+    #[arg(short, long, value_name = "INVENTORY")]
+    pub inventory: Option<PathBuf>,
+    /// Set a parameter (repeatable); see `runbook show NAME` for the parameters
+    #[arg(long = "set", value_name = "NAME=VALUE")]
+    pub sets: Vec<String>,
+    /// Give a secret (repeatable): NAME=env:VAR, NAME=file:PATH or NAME=VALUE
+    #[arg(long = "set-secret", value_name = "NAME=SOURCE")]
+    pub secrets: Vec<String>,
+    /// Run only this step (repeatable)
+    #[arg(long, value_name = "STEP")]
+    pub only: Vec<String>,
+    /// Start at this step, skipping the ones before it
+    #[arg(long, value_name = "STEP")]
+    pub from: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Cmd {
+    /// List the bundled runbooks
+    List,
+    /// Show a runbook's description, parameters and steps
+    Show {
+        #[arg(value_name = "NAME|FILE")]
+        runbook: String,
+        /// Inventory, for runbooks that read it when they load
+        #[arg(short, long)]
+        inventory: Option<PathBuf>,
+    },
+    /// Write an editable copy of a bundled runbook and the stdlib modules it imports
+    Fork {
+        name: String,
+        /// Folder to write into [default: ./NAME]
+        dir: Option<PathBuf>,
+        /// Overwrite files that exist
+        #[arg(long)]
+        force: bool,
+    },
+    /// Parse and validate a runbook's parameters and steps; touches no host
+    Check {
+        #[arg(value_name = "NAME|FILE")]
+        runbook: String,
+        #[arg(short, long)]
+        inventory: Option<PathBuf>,
+    },
+    /// Dry run: run read-only probes and print every change each step would make, per host
+    Plan {
+        #[command(flatten)]
+        target: Target,
+        /// Contact no host at all (probes are shown, not run)
+        #[arg(long)]
+        offline: bool,
+    },
+    /// Run a runbook against an inventory
+    Run {
+        #[command(flatten)]
+        target: Target,
+        /// Ask before each step
+        #[arg(long)]
+        step: bool,
+        /// Answer every pause and confirmation with yes (unattended runs)
+        #[arg(long, short)]
+        yes: bool,
+    },
+    /// Continue a failed or interrupted run: pending undo first, then the unfinished steps
+    Resume {
+        /// Run id (default: the newest run)
+        run: Option<String>,
+        #[arg(long, short)]
+        yes: bool,
+        /// Give a secret again (one that was passed literally is not stored)
+        #[arg(long = "set-secret", value_name = "NAME=SOURCE")]
+        secrets: Vec<String>,
+    },
+    /// Undo the temporary changes a crashed or killed run left behind
+    Revert {
+        /// Run id (default: the newest run)
+        run: Option<String>,
+    },
+    /// Show a run's journal
+    Log {
+        /// Run id (default: the newest run)
+        run: Option<String>,
+    },
+    /// Print the reference of every function runbooks can call
+    Doc {
+        /// Only functions whose name contains this (e.g. `ssh::`)
+        filter: Option<String>,
+    },
+}
+
+impl Global {
+    fn settings(&self, yes: bool) -> Settings {
+        let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
+        Settings {
+            yes,
+            interactive,
+            default_timeout: Duration::from_secs(self.timeout.max(1)),
+            ssh: SshOptions {
+                accept_new_host_keys: self.accept_new_host_keys,
+                connect_timeout: Duration::from_secs(self.connect_timeout.max(1)),
+            },
+            parallel: self.parallel.max(1),
+            live_output: self.verbose || interactive,
+        }
+    }
+}
+
+fn invocation(target: Target, global: &Global, yes: bool, confirm_each: bool) -> Invocation {
+    Invocation {
+        runbook: target.runbook,
+        inventory: target.inventory,
+        sets: target.sets,
+        secrets: target.secrets,
+        selection: Selection {
+            only: target.only,
+            from: target.from,
+            finished: Vec::new(),
+            confirm_each,
+        },
+        settings: global.settings(yes),
+        state_dir: global.state_dir.clone(),
+    }
+}
+
+/// Execute a parsed command line.
+pub fn dispatch(cli: Cli) -> Result<()> {
+    let g = &cli.global;
+    match cli.command {
+        Cmd::List => {
+            for (name, text) in crate::runbook::BUNDLED {
+                println!("{name:<24} {}", crate::runbook::summary(text));
+            }
+            Ok(())
+        }
+        Cmd::Show { runbook, inventory } => runner::show(&runbook, inventory),
+        Cmd::Fork { name, dir, force } => {
+            let dir = dir.unwrap_or_else(|| PathBuf::from(&name));
+            let files = crate::runbook::fork(&name, &dir, force)?;
+            for f in &files {
+                println!("wrote {}", f.display());
+            }
+            if let Some(main) = files.first() {
+                println!("edit it, then: runbook run {} -i INVENTORY", main.display());
+            }
+            Ok(())
+        }
+        Cmd::Check { runbook, inventory } => runner::check(&runbook, inventory),
+        Cmd::Plan { target, offline } => {
+            runner::plan(&invocation(target, g, false, false), offline)
+        }
+        Cmd::Run { target, step, yes } => runner::run(&invocation(target, g, yes, step)),
+        Cmd::Resume { run, yes, secrets } => runner::resume(
+            run.as_deref(),
+            g.state_dir.as_deref(),
+            &g.settings(yes),
+            &secrets,
+        ),
+        Cmd::Revert { run } => {
+            runner::revert(run.as_deref(), g.state_dir.as_deref(), &g.settings(false))
+        }
+        Cmd::Log { run } => runner::log(run.as_deref(), g.state_dir.as_deref()),
+        Cmd::Doc { filter } => crate::reference::print(filter.as_deref()),
+    }
+}

@@ -1,0 +1,353 @@
+//! The state one run (or REPL session) shares between the runner and every primitive: mode,
+//! inventory, connections, journal, undo stack, cancellation, and the one place commands execute.
+
+use crate::error::{Error, Kind, Result};
+use crate::inventory::{HostInfo, Inventory, TransportKind};
+use crate::journal::{Event, Journal};
+use crate::secret::{Redactor, Secret};
+use crate::transport::{
+    self, local::Local, ssh::Ssh, ssh::SshOptions, ExecOutput, ExecRequest, LineSink, Transport,
+    TransportError,
+};
+use crate::undo::{Pending, UndoAction, UndoStack};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// What executing a command means in this run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Probes and mutations run.
+    Run,
+    /// Dry run: probes run for real, mutations are printed and recorded, not run.
+    Plan,
+    /// Nothing touches a host: every command is printed (plan --offline, check).
+    Offline,
+}
+
+/// Whether a command only reads (a probe) or changes a host (a mutation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effect {
+    Probe,
+    Mutation,
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Answer pauses and confirmations with yes (non-interactive runs).
+    pub yes: bool,
+    /// A person is at a terminal (prompts possible, progress bars and live output shown).
+    pub interactive: bool,
+    pub default_timeout: Duration,
+    pub ssh: SshOptions,
+    /// Hosts worked on at once by the `*_all` primitives.
+    pub parallel: usize,
+    /// Show remote output live, prefixed by host.
+    pub live_output: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            yes: false,
+            interactive: false,
+            default_timeout: Duration::from_secs(120),
+            ssh: SshOptions::default(),
+            parallel: 16,
+            live_output: false,
+        }
+    }
+}
+
+/// A parameter a runbook declared with `param(name, help, default)`.
+#[derive(Debug, Clone)]
+pub struct ParamDecl {
+    pub name: String,
+    pub help: String,
+    pub default: String,
+}
+
+/// A step a runbook declared with `step(name, description, || …)`.
+#[derive(Debug, Clone)]
+pub struct StepDecl {
+    pub name: String,
+    pub description: String,
+    pub line: usize,
+}
+
+/// Which declared steps this run executes.
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    pub only: Vec<String>,
+    pub from: Option<String>,
+    /// Steps a previous attempt of this run finished (resume).
+    pub finished: Vec<String>,
+    /// Ask before each step (`--step`).
+    pub confirm_each: bool,
+}
+
+/// The runbook model as the script declares it.
+#[derive(Debug, Default)]
+pub struct Model {
+    /// True while only collecting declarations (`check`, `list`, the first pass of `run`).
+    pub declaring: bool,
+    pub params: Vec<ParamDecl>,
+    pub steps: Vec<StepDecl>,
+    pub selection: Selection,
+    /// Set once `--from` has been reached.
+    pub from_reached: bool,
+    pub current_step: Option<String>,
+}
+
+pub struct Ctx {
+    pub mode: Mode,
+    pub inventory: Inventory,
+    pub settings: Settings,
+    pub redactor: Redactor,
+    pub cancel: CancellationToken,
+    pub rt: tokio::runtime::Runtime,
+    pub journal: Mutex<Option<Journal>>,
+    pub undo: Mutex<UndoStack>,
+    pub model: Mutex<Model>,
+    /// `--set name=value` overrides.
+    pub overrides: BTreeMap<String, String>,
+    pub secrets: HashMap<String, Secret>,
+    transports: Mutex<HashMap<String, Arc<dyn Transport>>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Ctx {
+    pub fn new(mode: Mode, inventory: Inventory, settings: Settings) -> Result<Self> {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(|e| Error::io("cannot start the async runtime", e))?;
+        Ok(Self {
+            mode,
+            inventory,
+            settings,
+            redactor: Redactor::default(),
+            cancel: CancellationToken::new(),
+            rt,
+            journal: Mutex::new(None),
+            undo: Mutex::new(UndoStack::new(0)),
+            model: Mutex::new(Model::default()),
+            overrides: BTreeMap::new(),
+            secrets: HashMap::new(),
+            transports: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn add_secret(&mut self, secret: Secret) {
+        self.redactor.add(&secret);
+        self.secrets.insert(secret.name().to_string(), secret);
+    }
+
+    pub fn model(&self) -> std::sync::MutexGuard<'_, Model> {
+        lock(&self.model)
+    }
+
+    pub fn set_journal(&self, journal: Journal, next_undo_id: u64) {
+        *lock(&self.journal) = Some(journal);
+        *lock(&self.undo) = UndoStack::new(next_undo_id);
+    }
+
+    /// Journal an event; a journal that cannot be written stops the run (nothing may go unrecorded).
+    pub fn record(&self, event: Event) -> Result<()> {
+        match lock(&self.journal).as_ref() {
+            Some(j) => j.append(event),
+            None => Ok(()),
+        }
+    }
+
+    pub fn current_step(&self) -> Option<String> {
+        self.model().current_step.clone()
+    }
+
+    /// Print a status line for the operator (stderr), redacted.
+    pub fn say(&self, text: &str) {
+        eprintln!("{}", self.redactor.redact(text));
+    }
+
+    fn transport(&self, host: &Arc<HostInfo>) -> Arc<dyn Transport> {
+        let mut map = lock(&self.transports);
+        map.entry(host.name.clone())
+            .or_insert_with(|| match host.transport {
+                TransportKind::Local => Arc::new(Local {
+                    host: host.name.clone(),
+                }) as Arc<dyn Transport>,
+                TransportKind::Ssh => Arc::new(Ssh::new(host.clone(), self.settings.ssh.clone())),
+            })
+            .clone()
+    }
+
+    fn sink(&self, host: &str) -> Option<LineSink> {
+        if !self.settings.live_output {
+            return None;
+        }
+        let redactor = self.redactor.clone();
+        let host = host.to_string();
+        Some(Arc::new(move |line: &str, _is_err: bool| {
+            eprintln!("  {host} | {}", redactor.redact(line));
+        }))
+    }
+
+    /// Whether a command with this effect really runs in this mode (else it is only shown).
+    pub fn executes(&self, effect: Effect) -> bool {
+        match self.mode {
+            Mode::Run => true,
+            Mode::Plan => effect == Effect::Probe,
+            Mode::Offline => false,
+        }
+    }
+
+    /// Show a change a dry run would make (on stdout: it is the plan's output).
+    pub fn show_planned(&self, host: &str, what: &str) {
+        println!("  {host}: {}", self.redactor.redact(what));
+    }
+
+    /// Run a command on a host: the one place every primitive's commands go through.
+    /// Honours the mode (a dry run only shows mutations), the deadline and Ctrl-C, and journals it.
+    pub async fn exec_async(
+        &self,
+        host: &Arc<HostInfo>,
+        req: &ExecRequest,
+        effect: Effect,
+        cancel: &CancellationToken,
+    ) -> std::result::Result<ExecOutput, TransportError> {
+        let shown = req.command.display(req.sudo);
+        if self.model().declaring {
+            return Err(TransportError::OutsideStep);
+        }
+        if !self.executes(effect) {
+            let tag = if effect == Effect::Probe {
+                " (probe, offline)"
+            } else {
+                ""
+            };
+            self.show_planned(&host.name, &format!("{shown}{tag}"));
+            return Ok(ExecOutput::default());
+        }
+        let transport = self.transport(host);
+        let result = transport::exec(
+            transport.as_ref(),
+            &host.name,
+            req,
+            cancel,
+            self.sink(&host.name),
+        )
+        .await;
+        let (code, error, duration, out, err) = match &result {
+            Ok(o) => (
+                Some(o.code),
+                None,
+                o.duration,
+                o.stdout.as_str(),
+                o.stderr.as_str(),
+            ),
+            Err(e) => (None, Some(e.to_string()), Duration::ZERO, "", ""),
+        };
+        let journaled = self.record(Event::Command {
+            step: self.current_step(),
+            host: host.name.clone(),
+            command: shown,
+            code,
+            error,
+            duration_ms: duration.as_millis() as u64,
+            stdout_tail: transport::tail(out, 20, &self.redactor),
+            stderr_tail: transport::tail(err, 20, &self.redactor),
+        });
+        if let Err(e) = journaled {
+            return Err(TransportError::Io {
+                host: host.name.clone(),
+                message: e.message,
+            });
+        }
+        result
+    }
+
+    /// Blocking form of [`Ctx::exec_async`] for Rhai functions, cancelled by Ctrl-C.
+    pub fn exec(
+        &self,
+        host: &Arc<HostInfo>,
+        req: &ExecRequest,
+        effect: Effect,
+    ) -> std::result::Result<ExecOutput, TransportError> {
+        self.rt
+            .block_on(self.exec_async(host, req, effect, &self.cancel))
+    }
+
+    /// Record an undo *before* the change it undoes; returns its id.
+    pub fn push_undo(&self, description: &str, action: UndoAction) -> Result<u64> {
+        if self.mode != Mode::Run {
+            self.show_planned(&action.host, &format!("(undo later: {description})"));
+            return Ok(0);
+        }
+        let pending = lock(&self.undo).push(description.to_string(), action.clone());
+        self.record(Event::UndoPush {
+            id: pending.id,
+            host: action.host.clone(),
+            description: description.to_string(),
+            action,
+        })?;
+        Ok(pending.id)
+    }
+
+    /// Run compensations (newest first), each to the end even if Ctrl-C was pressed; returns the
+    /// first failure after trying them all.
+    pub fn run_undo(&self, pending: Vec<Pending>) -> Result<()> {
+        let mut failures = Vec::new();
+        for p in pending {
+            self.say(&format!("↺ undo: {}", p.description));
+            let outcome = self.run_undo_action(&p.action);
+            let error = outcome.as_ref().err().map(|e| e.message.clone());
+            self.record(Event::UndoPop {
+                id: p.id,
+                ok: outcome.is_ok(),
+                error: error.clone(),
+            })?;
+            if let Some(e) = error {
+                self.say(&format!("✗ undo failed: {}: {e}", p.description));
+                failures.push(format!("{}: {e}", p.description));
+            }
+        }
+        if failures.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::new(
+                Kind::Undo,
+                format!(
+                    "undo failed, hosts may keep a temporary change:\n  {}",
+                    failures.join("\n  ")
+                ),
+            )
+            .with_help("fix the cause, then `runbook revert` runs the remaining undo again"))
+        }
+    }
+
+    fn run_undo_action(&self, action: &UndoAction) -> Result<()> {
+        let host = self.inventory.host(&action.host)?;
+        let never = CancellationToken::new();
+        for cmd in &action.commands {
+            let req = cmd.request();
+            let out = self
+                .rt
+                .block_on(self.exec_async(&host, &req, Effect::Mutation, &never))
+                .map_err(|e| Error::remote(e.to_string()))?;
+            if out.code != 0 {
+                return Err(Error::remote(format!(
+                    "`{}` exited with {}: {}",
+                    req.command.display(req.sudo),
+                    out.code,
+                    transport::tail(&out.stderr, 5, &self.redactor)
+                )));
+            }
+        }
+        Ok(())
+    }
+}

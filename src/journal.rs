@@ -1,0 +1,317 @@
+//! The journal: one JSON-lines file per run, fsync'd after every record, mode 0600.
+//!
+//! It is the run's memory: `resume` skips the steps it shows finished, `revert` and `resume` run the
+//! undo records it shows pushed but not popped (after a crash or SIGKILL), and `log` renders it.
+//! Every line passes through the redactor before it is written.
+
+use crate::error::{Error, Result};
+use crate::secret::{Redactor, SecretSource};
+use crate::undo::UndoAction;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// One journal line.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    RunStart {
+        runbook: String,
+        mode: String,
+    },
+    Resume {
+        skipping: Vec<String>,
+    },
+    StepStart {
+        step: String,
+    },
+    StepEnd {
+        step: String,
+        ok: bool,
+        error: Option<String>,
+        duration_ms: u64,
+    },
+    StepSkipped {
+        step: String,
+        reason: String,
+    },
+    Command {
+        step: Option<String>,
+        host: String,
+        command: String,
+        code: Option<i32>,
+        error: Option<String>,
+        duration_ms: u64,
+        stdout_tail: String,
+        stderr_tail: String,
+    },
+    Note {
+        step: Option<String>,
+        message: String,
+    },
+    UndoPush {
+        id: u64,
+        host: String,
+        description: String,
+        action: UndoAction,
+    },
+    UndoPop {
+        id: u64,
+        ok: bool,
+        error: Option<String>,
+    },
+    RunEnd {
+        ok: bool,
+        error: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Record {
+    pub ts: String,
+    #[serde(flatten)]
+    pub event: Event,
+}
+
+fn now() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+/// Appends records to a run's journal file.
+pub struct Journal {
+    file: Mutex<File>,
+    path: PathBuf,
+    redactor: Redactor,
+}
+
+impl Journal {
+    pub fn open(path: &Path, redactor: Redactor) -> Result<Self> {
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(path)
+            .map_err(|e| Error::io(format!("cannot open journal {}", path.display()), e))?;
+        Ok(Self {
+            file: Mutex::new(file),
+            path: path.to_path_buf(),
+            redactor,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Write one record and fsync it: a record that `append` returned for survives a crash.
+    pub fn append(&self, event: Event) -> Result<()> {
+        let record = Record { ts: now(), event };
+        let line =
+            serde_json::to_string(&record).map_err(|e| Error::usage(format!("journal: {e}")))?;
+        let line = self.redactor.redact(&line);
+        let mut file = self.file.lock().unwrap_or_else(|e| e.into_inner());
+        let io = |e| Error::io(format!("cannot write journal {}", self.path.display()), e);
+        writeln!(file, "{line}").map_err(io)?;
+        file.sync_data().map_err(io)
+    }
+}
+
+/// Read every record of a journal; a torn last line (crash mid-write) is ignored.
+pub fn read(path: &Path) -> Result<Vec<Record>> {
+    let file = File::open(path)
+        .map_err(|e| Error::io(format!("cannot read journal {}", path.display()), e))?;
+    let mut records = Vec::new();
+    let lines: Vec<String> = BufReader::new(file)
+        .lines()
+        .collect::<std::io::Result<_>>()
+        .map_err(|e| Error::io(format!("cannot read journal {}", path.display()), e))?;
+    let n = lines.len();
+    for (i, line) in lines.iter().enumerate() {
+        match serde_json::from_str::<Record>(line) {
+            Ok(r) => records.push(r),
+            Err(_) if i + 1 == n => {}
+            Err(e) => {
+                return Err(Error::usage(format!(
+                    "journal {} line {} is corrupt: {e}",
+                    path.display(),
+                    i + 1
+                )))
+            }
+        }
+    }
+    Ok(records)
+}
+
+/// What a run was started with, so `resume` can start it again the same way.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+pub struct RunMeta {
+    pub id: String,
+    /// Bundled runbook name, or the path of the user's file.
+    pub runbook: String,
+    /// Where the user's modules were resolved from (the runbook file's folder), if any.
+    pub module_dir: Option<PathBuf>,
+    pub inventory: Option<PathBuf>,
+    pub params: BTreeMap<String, String>,
+    pub secrets: BTreeMap<String, SecretSource>,
+    pub created: String,
+}
+
+/// A run's folder: `journal.jsonl`, `run.json` and `runbook.rhai` (the exact source that ran).
+pub struct RunDir {
+    pub path: PathBuf,
+}
+
+impl RunDir {
+    /// Runs live in `--state-dir`, else `$RUNBOOK_STATE_DIR`, else `$XDG_STATE_HOME/runbook/runs`.
+    pub fn root(state_dir: Option<&Path>) -> PathBuf {
+        if let Some(p) = state_dir {
+            return p.to_path_buf();
+        }
+        dirs::state_dir()
+            .or_else(|| dirs::home_dir().map(|h| h.join(".local/state")))
+            .unwrap_or_else(|| PathBuf::from("."))
+            .join("runbook/runs")
+    }
+
+    pub fn create(root: &Path, runbook: &str) -> Result<(Self, String)> {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(root)
+            .map_err(|e| Error::io(format!("cannot create state dir {}", root.display()), e))?;
+        let stamp = time::OffsetDateTime::now_utc()
+            .format(time::macros::format_description!(
+                "[year][month][day]-[hour][minute][second]"
+            ))
+            .unwrap_or_default();
+        let base: String = Path::new(runbook)
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "run".into());
+        for n in 0.. {
+            let id = if n == 0 {
+                format!("{stamp}-{base}")
+            } else {
+                format!("{stamp}-{base}-{n}")
+            };
+            let path = root.join(&id);
+            match std::fs::DirBuilder::new().mode(0o700).create(&path) {
+                Ok(()) => return Ok((Self { path }, id)),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => {
+                    return Err(Error::io(
+                        format!("cannot create run dir {}", path.display()),
+                        e,
+                    ))
+                }
+            }
+        }
+        unreachable!("unbounded loop returns")
+    }
+
+    /// The run `id` (a folder name or path), or the newest run when `id` is None.
+    pub fn find(root: &Path, id: Option<&str>) -> Result<Self> {
+        if let Some(id) = id {
+            let direct = PathBuf::from(id);
+            let path = if direct.join("run.json").exists() {
+                direct
+            } else {
+                root.join(id)
+            };
+            if !path.join("run.json").exists() {
+                return Err(Error::usage(format!("no run `{id}` in {}", root.display()))
+                    .with_help("`runbook log` with no argument shows the newest run"));
+            }
+            return Ok(Self { path });
+        }
+        let mut runs: Vec<(std::time::SystemTime, PathBuf)> = std::fs::read_dir(root)
+            .map_err(|e| Error::io(format!("no runs in {}", root.display()), e))?
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .filter(|p| p.join("run.json").exists())
+            .filter_map(|p| Some((p.join("run.json").metadata().ok()?.modified().ok()?, p)))
+            .collect();
+        runs.sort();
+        runs.pop()
+            .map(|(_, path)| Self { path })
+            .ok_or_else(|| Error::usage(format!("no runs in {}", root.display())))
+    }
+
+    pub fn journal_path(&self) -> PathBuf {
+        self.path.join("journal.jsonl")
+    }
+
+    pub fn source_path(&self) -> PathBuf {
+        self.path.join("runbook.rhai")
+    }
+
+    pub fn write_meta(&self, meta: &RunMeta, source: &str) -> Result<()> {
+        let json = serde_json::to_string_pretty(meta).map_err(|e| Error::usage(e.to_string()))?;
+        write_private(&self.source_path(), source)?;
+        write_private(&self.path.join("run.json"), &json)
+    }
+
+    pub fn read_meta(&self) -> Result<RunMeta> {
+        let p = self.path.join("run.json");
+        let text = std::fs::read_to_string(&p)
+            .map_err(|e| Error::io(format!("cannot read {}", p.display()), e))?;
+        serde_json::from_str(&text)
+            .map_err(|e| Error::usage(format!("{} is corrupt: {e}", p.display())))
+    }
+}
+
+/// Write a file only its owner can read, and sync it.
+pub fn write_private(path: &Path, text: &str) -> Result<()> {
+    let io = |e| Error::io(format!("cannot write {}", path.display()), e);
+    let mut f = OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(io)?;
+    f.write_all(text.as_bytes())
+        .and_then(|_| f.sync_all())
+        .map_err(io)
+}
+
+/// What a journal says about a run: finished steps, and undo pushed but never popped.
+#[derive(Debug, Default)]
+pub struct Replay {
+    pub finished_steps: Vec<String>,
+    /// Oldest first; run them newest first.
+    pub pending_undo: Vec<(u64, String, UndoAction)>,
+    pub next_undo_id: u64,
+    pub ended_ok: bool,
+}
+
+pub fn replay(records: &[Record]) -> Replay {
+    let mut r = Replay::default();
+    for rec in records {
+        match &rec.event {
+            Event::StepEnd { step, ok: true, .. } if !r.finished_steps.contains(step) => {
+                r.finished_steps.push(step.clone())
+            }
+            Event::UndoPush {
+                id,
+                description,
+                action,
+                ..
+            } => {
+                r.pending_undo
+                    .push((*id, description.clone(), action.clone()));
+                r.next_undo_id = r.next_undo_id.max(id + 1);
+            }
+            Event::UndoPop { id, ok: true, .. } => r.pending_undo.retain(|(p, _, _)| p != id),
+            Event::RunEnd { ok, .. } => r.ended_ok = *ok,
+            _ => {}
+        }
+    }
+    r
+}

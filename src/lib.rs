@@ -1,0 +1,34 @@
+//! runbook: a host for operational runbooks written in Rhai, run over SSH.
+//!
+//! `main.rs` only calls [`run_cli`]; everything else lives here so tests and benches use the
+//! library directly. See shared/docs/DESIGN.md for the architecture.
+
+pub mod cli;
+pub mod context;
+pub mod diag;
+pub mod engine;
+pub mod error;
+pub mod inventory;
+pub mod journal;
+pub mod prims;
+pub mod reference;
+pub mod runbook;
+pub mod runner;
+pub mod secret;
+pub mod transport;
+pub mod undo;
+
+use clap::Parser;
+
+/// Parse the command line, run the command, print any error as a diagnostic; the exit code.
+pub fn run_cli() -> i32 {
+    let cli = cli::Cli::parse();
+    match cli::dispatch(cli) {
+        Ok(()) => error::exit::OK,
+        Err(e) => {
+            let code = e.exit_code();
+            eprintln!("{:?}", miette::Report::new(e));
+            code
+        }
+    }
+}

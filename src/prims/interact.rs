@@ -1,0 +1,109 @@
+//! Talking to the operator: `pause`, `confirm`, `log`.
+//!
+//! A pause is how a runbook hands work to a person (install the new cluster, delete old hosts).
+//! Without a terminal a pause fails unless `--yes` answers it, so an unattended run never blocks.
+
+use super::{add, fail, RhaiResult};
+use crate::context::{Ctx, Mode};
+use crate::error::Kind;
+use crate::journal::Event;
+use rhai::{Engine, Module};
+use std::io::{BufRead, Write};
+use std::sync::Arc;
+
+/// Ask a yes/no question at the terminal. Fails when nobody can answer.
+pub fn ask(ctx: &Ctx, question: &str) -> RhaiResult<bool> {
+    if ctx.settings.yes {
+        ctx.say(&format!("? {question} yes (--yes)"));
+        return Ok(true);
+    }
+    if !ctx.settings.interactive {
+        return fail(Kind::Usage, "", format!("`{question}` needs an answer, but there is no terminal: run interactively, or pass --yes"));
+    }
+    eprint!("? {question} [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line).map_err(|e| {
+        super::Failure::new(Kind::Usage, "", format!("cannot read the answer: {e}")).into_err()
+    })?;
+    Ok(matches!(
+        line.trim().to_ascii_lowercase().as_str(),
+        "y" | "yes"
+    ))
+}
+
+fn note(ctx: &Ctx, message: &str) -> RhaiResult<()> {
+    ctx.record(Event::Note {
+        step: ctx.current_step(),
+        message: message.to_string(),
+    })
+    .map_err(|e| super::Failure::new(Kind::Usage, "", e.message).into_err())
+}
+
+fn pause(ctx: &Ctx, message: &str) -> RhaiResult<()> {
+    if ctx.model().declaring {
+        return Ok(());
+    }
+    if ctx.mode != Mode::Run {
+        println!("  pause: {}", message.lines().next().unwrap_or(""));
+        return Ok(());
+    }
+    note(ctx, &format!("pause: {message}"))?;
+    ctx.say(&format!("⏸ {message}"));
+    if ask(ctx, "done; continue?")? {
+        Ok(())
+    } else {
+        fail(
+            Kind::Usage,
+            "",
+            "stopped at a pause by the operator; `runbook resume` continues from this step",
+        )
+    }
+}
+
+fn confirm(ctx: &Ctx, question: &str) -> RhaiResult<bool> {
+    if ctx.model().declaring {
+        return Ok(false);
+    }
+    if ctx.mode != Mode::Run {
+        println!("  confirm: {question} (planned as yes)");
+        return Ok(true);
+    }
+    let answer = ask(ctx, question)?;
+    note(
+        ctx,
+        &format!(
+            "confirm: {question} → {}",
+            if answer { "yes" } else { "no" }
+        ),
+    )?;
+    Ok(answer)
+}
+
+pub fn register(engine: &mut Engine, ctx: &Arc<Ctx>) {
+    let mut m = Module::new();
+    let c = ctx.clone();
+    add!(&mut m, "pause", &["message: String", "()"],
+        "Show `message` (instructions for the operator) and wait until they confirm it is done.\nFails without a terminal unless `--yes` was given; `plan` only shows it.",
+        move |message: &str| pause(&c, message));
+    let c = ctx.clone();
+    add!(
+        &mut m,
+        "confirm",
+        &["question: String", "bool"],
+        "Ask a yes/no question; `--yes` answers yes. Fails without a terminal and `--yes`.",
+        move |question: &str| confirm(&c, question)
+    );
+    let c = ctx.clone();
+    add!(
+        &mut m,
+        "log",
+        &["message: String", "()"],
+        "Print `message` for the operator and write it to the journal.",
+        move |message: &str| -> RhaiResult<()> {
+            c.say(message);
+            note(&c, message)
+        }
+    );
+    engine.register_global_module(m.into());
+}

@@ -1,0 +1,217 @@
+//! The functions runbooks call. One file per family; each registers its functions with their
+//! documentation, so `runbook doc`, the REPL's `:help` and the book read one source.
+//!
+//! Shared here: how a host, an argv and an options map are read from Rhai values, how a command's
+//! result becomes a map, and [`Failure`], the value every primitive throws.
+
+pub mod copy;
+pub mod haproxy_cfg;
+pub mod interact;
+pub mod inventory;
+pub mod model;
+pub mod ssh;
+
+use crate::context::Ctx;
+use crate::error::Kind;
+use crate::inventory::HostInfo;
+use crate::secret::Secret;
+use crate::transport::{Arg, ExecOutput, TransportError};
+use rhai::{Array, Dynamic, Engine, EvalAltResult, Map, Position};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub type RhaiResult<T> = Result<T, Box<EvalAltResult>>;
+
+/// What a primitive throws: catchable in a script (`catch (e) { e.host }`), and mapped by the runner
+/// to an exit code by its kind.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    pub kind: Kind,
+    pub host: String,
+    pub message: String,
+    pub code: Option<i32>,
+    pub stderr: String,
+    /// For a command on many hosts: each host's result, including the ones that succeeded.
+    pub results: Map,
+}
+
+impl Failure {
+    pub fn new(kind: Kind, host: &str, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            host: host.to_string(),
+            message: message.into(),
+            code: None,
+            stderr: String::new(),
+            results: Map::new(),
+        }
+    }
+
+    pub fn into_err(self) -> Box<EvalAltResult> {
+        Box::new(EvalAltResult::ErrorRuntime(
+            Dynamic::from(self),
+            Position::NONE,
+        ))
+    }
+}
+
+pub fn fail<T>(kind: Kind, host: &str, message: impl Into<String>) -> RhaiResult<T> {
+    Err(Failure::new(kind, host, message).into_err())
+}
+
+pub fn usage<T>(message: impl Into<String>) -> RhaiResult<T> {
+    fail(Kind::Usage, "", message)
+}
+
+/// A transport error as a script failure.
+pub fn transport_failure(host: &HostInfo, e: TransportError) -> Box<EvalAltResult> {
+    let kind = match e {
+        TransportError::Cancelled => {
+            return Box::new(EvalAltResult::ErrorTerminated(
+                "interrupted".into(),
+                Position::NONE,
+            ))
+        }
+        _ => Kind::Remote,
+    };
+    let message = match &e {
+        TransportError::Connect { .. } => e.to_string(),
+        _ => format!("{}: {e}", host.describe()),
+    };
+    Failure::new(kind, &host.name, message).into_err()
+}
+
+/// Register a closure as `name` in a module, with parameter names/types and documentation lines.
+/// Every primitive is volatile: the optimizer must never run it ahead of time.
+/// (A macro: the generic bounds `set_into_module` needs are not all public in rhai.)
+macro_rules! add {
+    ($module:expr, $name:expr, $params:expr, $doc:expr, $f:expr) => {
+        rhai::FuncRegistration::new($name)
+            .with_volatility(true)
+            .with_params_info($params)
+            .with_comments($doc.lines().map(|l: &str| format!("/// {l}")))
+            .set_into_module($module, $f)
+    };
+}
+pub(crate) use add;
+
+/// Resolve a host given as a Host value or a host name.
+pub fn host_of(ctx: &Ctx, value: &Dynamic) -> RhaiResult<Arc<HostInfo>> {
+    if let Some(h) = value.clone().try_cast::<inventory::Host>() {
+        return Ok(h.0);
+    }
+    if value.is_string() {
+        let name = value.clone().into_string().unwrap_or_default();
+        return ctx.inventory.host(&name).map_err(|e| {
+            Failure::new(
+                Kind::Usage,
+                &name,
+                format!("{} ({})", e.message, e.help.unwrap_or_default()),
+            )
+            .into_err()
+        });
+    }
+    usage(format!(
+        "expected a host (from the inventory) or a host name, got {}",
+        value.type_name()
+    ))
+}
+
+/// Resolve an array of hosts (or host names).
+pub fn hosts_of(ctx: &Ctx, values: &Array) -> RhaiResult<Vec<Arc<HostInfo>>> {
+    values.iter().map(|v| host_of(ctx, v)).collect()
+}
+
+/// Read an argv array: strings, numbers, and secrets (kept opaque).
+pub fn argv_of(values: &Array) -> RhaiResult<Vec<Arg>> {
+    if values.is_empty() {
+        return usage("the command (argv) is empty");
+    }
+    values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            if let Some(s) = v.clone().try_cast::<Secret>() {
+                Ok(Arg::Secret(s))
+            } else if v.is_string() || v.is_int() || v.is_float() || v.is_bool() {
+                Ok(Arg::Plain(v.to_string()))
+            } else {
+                usage(format!(
+                    "argv element {i} is a {}; expected a string, number or secret",
+                    v.type_name()
+                ))
+            }
+        })
+        .collect()
+}
+
+/// Options every exec-like primitive takes: `#{ timeout: secs, check: bool, stdin: text, probe: bool }`.
+#[derive(Debug, Clone)]
+pub struct ExecOpts {
+    pub timeout: Duration,
+    pub check: bool,
+    pub stdin: Option<String>,
+    pub probe: bool,
+}
+
+impl ExecOpts {
+    pub fn parse(ctx: &Ctx, map: &Map) -> RhaiResult<Self> {
+        let mut o = ExecOpts {
+            timeout: ctx.settings.default_timeout,
+            check: true,
+            stdin: None,
+            probe: false,
+        };
+        for (k, v) in map {
+            match k.as_str() {
+                "timeout" => match v.as_int().ok().filter(|n| *n > 0) {
+                    Some(n) => o.timeout = Duration::from_secs(n as u64),
+                    None => {
+                        return usage(format!(
+                            "option `timeout` must be a positive number of seconds, got {v}"
+                        ))
+                    }
+                },
+                "check" => {
+                    o.check = v.as_bool().map_err(|_| {
+                        Failure::new(Kind::Usage, "", "option `check` must be true or false")
+                            .into_err()
+                    })?
+                }
+                "probe" => {
+                    o.probe = v.as_bool().map_err(|_| {
+                        Failure::new(Kind::Usage, "", "option `probe` must be true or false")
+                            .into_err()
+                    })?
+                }
+                "stdin" => o.stdin = Some(v.to_string()),
+                other => {
+                    return usage(format!(
+                        "unknown option `{other}` (known: timeout, check, stdin, probe)"
+                    ))
+                }
+            }
+        }
+        Ok(o)
+    }
+}
+
+/// A command's outcome as the map scripts receive: `#{ code, stdout, stderr, ok }`.
+pub fn output_map(ctx: &Ctx, out: &ExecOutput) -> Map {
+    let mut m = Map::new();
+    m.insert("code".into(), (out.code as i64).into());
+    m.insert("stdout".into(), ctx.redactor.redact(&out.stdout).into());
+    m.insert("stderr".into(), ctx.redactor.redact(&out.stderr).into());
+    m.insert("ok".into(), (out.code == 0).into());
+    m
+}
+
+/// Build the engine every command (run, plan, check, repl) uses: same primitives everywhere.
+pub fn register_all(engine: &mut Engine, ctx: &Arc<Ctx>) {
+    model::register(engine, ctx);
+    inventory::register(engine);
+    interact::register(engine, ctx);
+    engine.register_static_module("ssh", ssh::module(ctx).into());
+    engine.register_static_module("copy", copy::module(ctx).into());
+    engine.register_static_module("undo", model::undo_module(ctx).into());
+}

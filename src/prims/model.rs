@@ -1,0 +1,297 @@
+//! The runbook model: `param`, `secret`, `step`, `temporarily`, and the `undo` module.
+//!
+//! A runbook runs top to bottom. `param` and `secret` return values; `step(name, description, || …)`
+//! runs its closure when the step is selected (or, while declaring, only records the step), so steps
+//! see the script's imports and variables as ordinary code does.
+
+use super::{add, argv_of, host_of, usage, Failure, RhaiResult};
+use crate::context::{Ctx, Mode, ParamDecl, StepDecl};
+use crate::error::Kind;
+use crate::journal::Event;
+use crate::secret::Secret;
+use crate::transport::Arg;
+use crate::undo::{UndoAction, UndoExec};
+use rhai::{Array, Dynamic, Engine, FnPtr, Module, NativeCallContext};
+use std::sync::Arc;
+use std::time::Instant;
+
+fn param(ctx: &Ctx, name: &str, help: &str, default: Dynamic) -> RhaiResult<Dynamic> {
+    {
+        let mut model = ctx.model();
+        if model.declaring {
+            if model.params.iter().any(|p| p.name == name) {
+                return usage(format!("parameter `{name}` is declared twice"));
+            }
+            model.params.push(ParamDecl {
+                name: name.into(),
+                help: help.into(),
+                default: default.to_string(),
+            });
+        }
+    }
+    let Some(text) = ctx.overrides.get(name) else {
+        return Ok(default);
+    };
+    let bad = |what: &str| {
+        usage(format!(
+            "parameter `{name}` expects {what}, got `{text}` (from --set)"
+        ))
+    };
+    if default.is_int() {
+        text.trim()
+            .parse::<i64>()
+            .map(Dynamic::from)
+            .or_else(|_| bad("an integer"))
+    } else if default.is_bool() {
+        text.trim()
+            .parse::<bool>()
+            .map(Dynamic::from)
+            .or_else(|_| bad("true or false"))
+    } else if default.is_float() {
+        text.trim()
+            .parse::<f64>()
+            .map(Dynamic::from)
+            .or_else(|_| bad("a number"))
+    } else {
+        Ok(text.clone().into())
+    }
+}
+
+fn secret(ctx: &Ctx, name: &str) -> RhaiResult<Secret> {
+    match ctx.secrets.get(name) {
+        Some(s) => Ok(s.clone()),
+        None if ctx.mode == Mode::Offline => Ok(Secret::new(name, "")),
+        None => usage(format!(
+            "secret `{name}` was not given: pass --set-secret {name}=env:VAR (or file:PATH)"
+        )),
+    }
+}
+
+/// Whether the step runs in this invocation; journals why not when it does not.
+fn selected(ctx: &Ctx, name: &str) -> RhaiResult<bool> {
+    let mut model = ctx.model();
+    if model.selection.finished.iter().any(|s| s == name) {
+        drop(model);
+        ctx.say(&format!(
+            "✓ {name}: finished in an earlier attempt, skipped"
+        ));
+        ctx.record(Event::StepSkipped {
+            step: name.into(),
+            reason: "finished earlier".into(),
+        })
+        .map_err(|e| Failure::new(Kind::Usage, "", e.message).into_err())?;
+        return Ok(false);
+    }
+    if let Some(from) = model.selection.from.clone() {
+        if !model.from_reached {
+            if from != name {
+                return Ok(false);
+            }
+            model.from_reached = true;
+        }
+    }
+    Ok(model.selection.only.is_empty() || model.selection.only.iter().any(|s| s == name))
+}
+
+fn step(
+    ctx: &Ctx,
+    call: &NativeCallContext,
+    name: &str,
+    description: &str,
+    body: FnPtr,
+) -> RhaiResult<()> {
+    {
+        let mut model = ctx.model();
+        if model.declaring {
+            if model.steps.iter().any(|s| s.name == name) {
+                return usage(format!("step `{name}` is declared twice"));
+            }
+            if name.is_empty() || name.contains(char::is_whitespace) {
+                return usage(format!(
+                    "step name `{name}` must be non-empty and without spaces"
+                ));
+            }
+            model.steps.push(StepDecl {
+                name: name.into(),
+                description: description.into(),
+                line: call.call_position().line().unwrap_or(0),
+            });
+            return Ok(());
+        }
+    }
+    if !selected(ctx, name)? {
+        return Ok(());
+    }
+    let (index, total) = {
+        let model = ctx.model();
+        (
+            model
+                .steps
+                .iter()
+                .position(|s| s.name == name)
+                .map_or(0, |i| i + 1),
+            model.steps.len(),
+        )
+    };
+    if ctx.mode != Mode::Run {
+        println!("[{index}/{total}] {name}: {description}");
+        ctx.model().current_step = Some(name.into());
+        let r = body.call_within_context::<Dynamic>(call, ());
+        ctx.model().current_step = None;
+        return r.map(|_| ());
+    }
+    if ctx.model().selection.confirm_each
+        && !super::interact::ask(ctx, &format!("run step `{name}` ({description})?"))?
+    {
+        ctx.say(&format!("- {name}: skipped by the operator"));
+        return Ok(());
+    }
+    let journal = |e: crate::error::Error| Failure::new(Kind::Usage, "", e.message).into_err();
+    ctx.record(Event::StepStart { step: name.into() })
+        .map_err(journal)?;
+    ctx.say(&format!("▶ [{index}/{total}] {name}: {description}"));
+    ctx.model().current_step = Some(name.into());
+    let started = Instant::now();
+    let r = body.call_within_context::<Dynamic>(call, ());
+    ctx.model().current_step = None;
+    let duration_ms = started.elapsed().as_millis() as u64;
+    let error = r.as_ref().err().map(|e| crate::diag::message_of(e));
+    ctx.record(Event::StepEnd {
+        step: name.into(),
+        ok: r.is_ok(),
+        error: error.clone(),
+        duration_ms,
+    })
+    .map_err(journal)?;
+    match &error {
+        None => ctx.say(&format!("✓ {name} ({:.1} s)", duration_ms as f64 / 1000.0)),
+        Some(e) => ctx.say(&format!("✗ {name}: {e}")),
+    }
+    r.map(|_| ())
+}
+
+fn temporarily(ctx: &Ctx, call: &NativeCallContext, body: FnPtr) -> RhaiResult<Dynamic> {
+    let depth = ctx.undo.lock().unwrap_or_else(|e| e.into_inner()).open();
+    let r = body.call_within_context::<Dynamic>(call, ());
+    let pending = ctx
+        .undo
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .close(depth);
+    match (r, ctx.run_undo(pending)) {
+        (r, Ok(())) => r,
+        (Ok(_), Err(e)) => fail_undo(e.message),
+        (Err(original), Err(e)) => fail_undo(format!(
+            "{}\n(the scope had failed first: {})",
+            e.message,
+            crate::diag::message_of(&original)
+        )),
+    }
+}
+
+fn fail_undo<T>(message: String) -> RhaiResult<T> {
+    Err(Failure::new(Kind::Undo, "", message).into_err())
+}
+
+fn push_undo(ctx: &Ctx, host: &Dynamic, cmd: UndoExec, what: String) -> RhaiResult<()> {
+    let host = host_of(ctx, host)?;
+    let action = UndoAction {
+        host: host.name.clone(),
+        commands: vec![cmd],
+    };
+    ctx.push_undo(&format!("{}: {what}", host.name), action)
+        .map(|_| ())
+        .map_err(|e| Failure::new(Kind::Usage, &host.name, e.message).into_err())
+}
+
+fn plain_argv(argv: &Array) -> RhaiResult<Vec<String>> {
+    argv_of(argv)?
+        .into_iter()
+        .map(|a| match a {
+            Arg::Plain(s) => Ok(s),
+            Arg::Secret(s) => usage(format!(
+                "an undo command cannot hold a secret (<secret {}>): undo is journaled to disk",
+                s.name()
+            )),
+        })
+        .collect()
+}
+
+pub fn register(engine: &mut Engine, ctx: &Arc<Ctx>) {
+    engine
+        .register_type_with_name::<Secret>("Secret")
+        .register_get("name", |s: &mut Secret| s.name().to_string())
+        .register_fn("to_string", |s: &mut Secret| format!("{s}"))
+        .register_fn("to_debug", |s: &mut Secret| format!("{s}"))
+        .register_type_with_name::<Failure>("Failure")
+        .register_get("message", |f: &mut Failure| f.message.clone())
+        .register_get("host", |f: &mut Failure| f.host.clone())
+        .register_get("code", |f: &mut Failure| {
+            f.code.map_or(Dynamic::UNIT, |c| (c as i64).into())
+        })
+        .register_get("stderr", |f: &mut Failure| f.stderr.clone())
+        .register_get("results", |f: &mut Failure| f.results.clone())
+        .register_fn("to_string", |f: &mut Failure| f.message.clone())
+        .register_fn("to_debug", |f: &mut Failure| {
+            format!("Failure({})", f.message)
+        });
+
+    let mut m = Module::new();
+    let c = ctx.clone();
+    add!(&mut m, "param", &["name: String", "help: String", "default: ?", "?"],
+        "Declare a parameter and return its value: `--set name=value` if given (converted to the\ndefault's type), else `default`.",
+        move |name: &str, help: &str, default: Dynamic| param(&c, name, help, default));
+    let c = ctx.clone();
+    add!(&mut m, "secret", &["name: String", "Secret"],
+        "A secret given with `--set-secret name=env:VAR|file:PATH`. It has no string form: only\ncommand primitives can use it, and every output masks it.",
+        move |name: &str| secret(&c, name));
+    let c = ctx.clone();
+    add!(&mut m, "step", &["name: String", "description: String", "body: Fn", "()"],
+        "Declare a step and run `body` when it is selected (`--only`, `--from`, not finished by an\nearlier attempt). Journaled: start, end, every command inside.",
+        move |call: NativeCallContext, name: &str, description: &str, body: FnPtr| step(&c, &call, name, description, body));
+    let c = ctx.clone();
+    add!(&mut m, "temporarily", &["body: Fn", "?"],
+        "Run `body`; then undo every temporary change pushed inside it (newest first), whether\n`body` succeeded, failed or was interrupted. Returns what `body` returned.",
+        move |call: NativeCallContext, body: FnPtr| temporarily(&c, &call, body));
+    engine.register_global_module(m.into());
+}
+
+/// `undo::run/sudo/shell`: push a compensation onto the innermost undo scope.
+pub fn undo_module(ctx: &Arc<Ctx>) -> Module {
+    let mut m = Module::new();
+    let timeout = ctx.settings.default_timeout;
+    let c = ctx.clone();
+    add!(&mut m, "run", &["host: Host", "argv: Array", "()"],
+        "When the enclosing `temporarily` scope (or the run) ends, run `argv` on `host`.\nJournaled before anything else happens, so it also runs after a crash (`runbook revert`).",
+        move |host: Dynamic, argv: Array| {
+            let argv = plain_argv(&argv)?;
+            let what = argv.join(" ");
+            push_undo(&c, &host, UndoExec::argv(argv, false, timeout), what)
+        });
+    let c = ctx.clone();
+    add!(
+        &mut m,
+        "sudo",
+        &["host: Host", "argv: Array", "()"],
+        "Like `undo::run`, as root through sudo.",
+        move |host: Dynamic, argv: Array| {
+            let argv = plain_argv(&argv)?;
+            let what = format!("sudo {}", argv.join(" "));
+            push_undo(&c, &host, UndoExec::argv(argv, true, timeout), what)
+        }
+    );
+    let c = ctx.clone();
+    add!(
+        &mut m,
+        "shell",
+        &["host: Host", "snippet: String", "()"],
+        "Like `undo::run`, for a shell snippet.",
+        move |host: Dynamic, snippet: &str| push_undo(
+            &c,
+            &host,
+            UndoExec::shell(snippet.into(), false, timeout),
+            snippet.into()
+        )
+    );
+    m
+}

@@ -1,0 +1,433 @@
+//! The commands that execute runbooks: check, plan, run, resume, revert, log.
+//!
+//! Every execution is two passes over the same script: a declaring pass (collects params and
+//! steps, runs no step, touches no host) so bad `--set`/`--only`/`--from` input fails before
+//! anything changes, then the real pass in which `step()` runs the selected steps.
+
+use crate::context::{Ctx, Mode, Selection, Settings};
+use crate::engine::{self, Script};
+use crate::error::{Error, Kind, Result};
+use crate::inventory::Inventory;
+use crate::journal::{self, Event, Journal, RunDir, RunMeta};
+use crate::runbook::{self, Source};
+use crate::secret::{parse_secret_arg, SecretSource};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// What the user asked for on the command line.
+#[derive(Debug, Clone, Default)]
+pub struct Invocation {
+    pub runbook: String,
+    pub inventory: Option<PathBuf>,
+    /// `name=value` pairs.
+    pub sets: Vec<String>,
+    /// `NAME=env:VAR|file:PATH|VALUE`.
+    pub secrets: Vec<String>,
+    pub selection: Selection,
+    pub settings: Settings,
+    pub state_dir: Option<PathBuf>,
+}
+
+fn parse_sets(sets: &[String]) -> Result<BTreeMap<String, String>> {
+    sets.iter()
+        .map(|s| {
+            s.split_once('=')
+                .map(|(k, v)| (k.trim().to_string(), v.to_string()))
+                .ok_or_else(|| Error::usage(format!("--set expects name=value, got `{s}`")))
+        })
+        .collect()
+}
+
+fn load_inventory(path: Option<&Path>) -> Result<Inventory> {
+    match path {
+        Some(p) => Inventory::load(p),
+        None => Ok(Inventory::default()),
+    }
+}
+
+/// Build the context and engine, compile, and run the declaring pass.
+fn prepare(
+    mode: Mode,
+    source: &Source,
+    inv: &Invocation,
+) -> Result<(Arc<Ctx>, Script, BTreeMap<String, SecretSource>)> {
+    let inventory = load_inventory(inv.inventory.as_deref())?;
+    let mut ctx = Ctx::new(mode, inventory, inv.settings.clone())?;
+    ctx.overrides = parse_sets(&inv.sets)?;
+    let mut secret_sources = BTreeMap::new();
+    for arg in &inv.secrets {
+        let (secret, src) = parse_secret_arg(arg).map_err(Error::usage)?;
+        secret_sources.insert(secret.name().to_string(), src);
+        ctx.add_secret(secret);
+    }
+    let ctx = Arc::new(ctx);
+    let script = engine::compile(&ctx, source)?;
+    ctx.model().declaring = true;
+    let declared = script.run(&ctx);
+    ctx.model().declaring = false;
+    declared.map_err(|e| match (&e.kind, inv.inventory.is_none()) {
+        (Kind::Usage, true) => {
+            e.with_help("this runbook reads the inventory when it loads: pass -i INVENTORY")
+        }
+        _ => e,
+    })?;
+    validate(&ctx, &inv.selection)?;
+    ctx.model().selection = inv.selection.clone();
+    Ok((ctx, script, secret_sources))
+}
+
+fn validate(ctx: &Ctx, selection: &Selection) -> Result<()> {
+    let model = ctx.model();
+    for key in ctx.overrides.keys() {
+        if !model.params.iter().any(|p| &p.name == key) {
+            let known: Vec<_> = model.params.iter().map(|p| p.name.as_str()).collect();
+            return Err(
+                Error::usage(format!("unknown parameter `{key}` (from --set)")).with_help(format!(
+                    "parameters: {}",
+                    if known.is_empty() {
+                        "none".into()
+                    } else {
+                        known.join(", ")
+                    }
+                )),
+            );
+        }
+    }
+    let names: Vec<_> = model.steps.iter().map(|s| s.name.as_str()).collect();
+    for step in selection.only.iter().chain(selection.from.iter()) {
+        if !names.contains(&step.as_str()) {
+            return Err(Error::usage(format!("unknown step `{step}`"))
+                .with_help(format!("steps: {}", names.join(", "))));
+        }
+    }
+    if model.steps.is_empty() {
+        return Err(Error::script(
+            "the runbook declares no step: add step(\"name\", \"description\", || { … })",
+        ));
+    }
+    Ok(())
+}
+
+/// `runbook check`: parse and declare, touch no host.
+pub fn check(spec: &str, inventory: Option<PathBuf>) -> Result<()> {
+    let source = runbook::load(spec)?;
+    let inv = Invocation {
+        runbook: spec.into(),
+        inventory,
+        ..Default::default()
+    };
+    let (ctx, _, _) = prepare(Mode::Offline, &source, &inv)?;
+    let model = ctx.model();
+    println!(
+        "{}: ok ({} parameters, {} steps)",
+        source.display,
+        model.params.len(),
+        model.steps.len()
+    );
+    Ok(())
+}
+
+/// `runbook show`: the runbook's summary, parameters and steps.
+pub fn show(spec: &str, inventory: Option<PathBuf>) -> Result<()> {
+    let source = runbook::load(spec)?;
+    let inv = Invocation {
+        runbook: spec.into(),
+        inventory,
+        ..Default::default()
+    };
+    let (ctx, _, _) = prepare(Mode::Offline, &source, &inv)?;
+    let model = ctx.model();
+    println!("{} — {}\n", source.name, source.summary());
+    println!("Parameters (--set name=value):");
+    for p in &model.params {
+        println!("  {:<20} {} (default: {})", p.name, p.help, p.default);
+    }
+    println!("\nSteps:");
+    for (i, s) in model.steps.iter().enumerate() {
+        println!("  {:>2}. {:<20} {}", i + 1, s.name, s.description);
+    }
+    Ok(())
+}
+
+/// `runbook plan`: run probes, show every mutation per host, change nothing.
+pub fn plan(inv: &Invocation, offline: bool) -> Result<()> {
+    let source = runbook::load(&inv.runbook)?;
+    let (ctx, script, _) = prepare(
+        if offline { Mode::Offline } else { Mode::Plan },
+        &source,
+        inv,
+    )?;
+    println!(
+        "Plan for {} ({}): changes are shown, not made{}",
+        source.name,
+        inv.inventory
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default(),
+        if offline {
+            "; no host contacted"
+        } else {
+            "; read-only probes ran"
+        }
+    );
+    script.run(&ctx)
+}
+
+/// Ctrl-C and SIGTERM cancel the running call; the undo still runs.
+fn install_signals(ctx: &Arc<Ctx>) {
+    let Ok(mut signals) = signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+    ]) else {
+        return;
+    };
+    let cancel = ctx.cancel.clone();
+    std::thread::spawn(move || {
+        for _ in signals.forever() {
+            if cancel.is_cancelled() {
+                eprintln!("\nstill running the undo: wait for it to finish (kill -9 leaves it to `runbook revert`)");
+            } else {
+                eprintln!("\ninterrupted: stopping the current step, then running the undo");
+                cancel.cancel();
+            }
+        }
+    });
+}
+
+/// Execute the selected steps, then the run-level undo; journal the outcome.
+fn execute(ctx: &Arc<Ctx>, script: &Script, run: &RunDir, id: &str) -> Result<()> {
+    install_signals(ctx);
+    let result = script.run(ctx);
+    let pending = ctx.undo.lock().unwrap_or_else(|e| e.into_inner()).close(0);
+    let undo = ctx.run_undo(pending);
+    let result = match (result, undo) {
+        (Ok(()), Ok(())) => Ok(()),
+        (Err(e), Ok(())) => Err(e),
+        (_, Err(u)) => Err(u),
+    };
+    ctx.record(Event::RunEnd {
+        ok: result.is_ok(),
+        error: result.as_ref().err().map(|e| e.message.clone()),
+    })?;
+    match &result {
+        Ok(()) => println!(
+            "run {id} finished; journal: {}",
+            run.journal_path().display()
+        ),
+        Err(e) if e.kind == Kind::Usage && e.message.contains("stopped at a pause") => {}
+        Err(_) => eprintln!(
+            "run {id} failed; journal: {}\nafter fixing the cause: runbook resume {id}",
+            run.journal_path().display()
+        ),
+    }
+    result
+}
+
+/// `runbook run`.
+pub fn run(inv: &Invocation) -> Result<()> {
+    let source = runbook::load(&inv.runbook)?;
+    let (ctx, script, secrets) = prepare(Mode::Run, &source, inv)?;
+    let root = RunDir::root(inv.state_dir.as_deref());
+    let (run, id) = RunDir::create(&root, &source.name)?;
+    let meta = RunMeta {
+        id: id.clone(),
+        runbook: source.name.clone(),
+        module_dir: source.module_dir.clone(),
+        inventory: ctx.inventory.path.clone(),
+        params: ctx.overrides.clone(),
+        secrets,
+        created: String::new(),
+    };
+    run.write_meta(&meta, &source.text)?;
+    ctx.set_journal(Journal::open(&run.journal_path(), ctx.redactor.clone())?, 0);
+    ctx.record(Event::RunStart {
+        runbook: source.name.clone(),
+        mode: "run".into(),
+    })?;
+    ctx.say(&format!(
+        "run {id}: {} on {}",
+        source.name,
+        meta.inventory
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default()
+    ));
+    execute(&ctx, &script, &run, &id)
+}
+
+/// The invocation a run was started with, from its folder (secrets re-read from their sources).
+fn reopen(
+    run: &RunDir,
+    extra_secrets: &[String],
+    settings: &Settings,
+) -> Result<(Source, Invocation, RunMeta)> {
+    let meta = run.read_meta()?;
+    let text = std::fs::read_to_string(run.source_path())
+        .map_err(|e| Error::io(format!("cannot read {}", run.source_path().display()), e))?;
+    let source = Source {
+        name: meta.runbook.clone(),
+        display: meta.runbook.clone(),
+        text,
+        module_dir: meta.module_dir.clone(),
+    };
+    let mut secrets = Vec::new();
+    for (name, src) in &meta.secrets {
+        match src {
+            SecretSource::Env(var) => secrets.push(format!("{name}=env:{var}")),
+            SecretSource::File(path) => secrets.push(format!("{name}=file:{path}")),
+            SecretSource::Literal if extra_secrets.iter().any(|s| s.starts_with(&format!("{name}="))) => {}
+            SecretSource::Literal => {
+                return Err(Error::usage(format!("secret `{name}` was given literally and is not stored: pass --set-secret {name}=… again")))
+            }
+        }
+    }
+    secrets.extend(extra_secrets.iter().cloned());
+    let inv = Invocation {
+        runbook: meta.runbook.clone(),
+        inventory: meta.inventory.clone(),
+        sets: meta
+            .params
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect(),
+        secrets,
+        selection: Selection::default(),
+        settings: settings.clone(),
+        state_dir: None,
+    };
+    Ok((source, inv, meta))
+}
+
+/// Run the undo an earlier attempt left pending (it crashed or was killed mid-scope).
+fn revert_pending(ctx: &Ctx, replay: &journal::Replay) -> Result<()> {
+    if replay.pending_undo.is_empty() {
+        return Ok(());
+    }
+    ctx.say(&format!(
+        "running {} undo record(s) left by the earlier attempt",
+        replay.pending_undo.len()
+    ));
+    let pending = replay
+        .pending_undo
+        .iter()
+        .rev()
+        .map(|(id, description, action)| crate::undo::Pending {
+            id: *id,
+            description: description.clone(),
+            action: action.clone(),
+        })
+        .collect();
+    ctx.run_undo(pending)
+}
+
+/// `runbook resume`: pending undo first, then the steps that did not finish.
+pub fn resume(
+    run_id: Option<&str>,
+    state_dir: Option<&Path>,
+    settings: &Settings,
+    secrets: &[String],
+) -> Result<()> {
+    let run = RunDir::find(&RunDir::root(state_dir), run_id)?;
+    let (source, mut inv, meta) = reopen(&run, secrets, settings)?;
+    let replay = journal::replay(&journal::read(&run.journal_path())?);
+    inv.selection.finished = replay.finished_steps.clone();
+    let (ctx, script, _) = prepare(Mode::Run, &source, &inv)?;
+    ctx.set_journal(
+        Journal::open(&run.journal_path(), ctx.redactor.clone())?,
+        replay.next_undo_id,
+    );
+    ctx.record(Event::Resume {
+        skipping: replay.finished_steps.clone(),
+    })?;
+    ctx.say(&format!(
+        "resuming run {}: {} step(s) finished earlier",
+        meta.id,
+        replay.finished_steps.len()
+    ));
+    revert_pending(&ctx, &replay)?;
+    execute(&ctx, &script, &run, &meta.id)
+}
+
+/// `runbook revert`: run the undo a crashed or killed run left pending.
+pub fn revert(run_id: Option<&str>, state_dir: Option<&Path>, settings: &Settings) -> Result<()> {
+    let run = RunDir::find(&RunDir::root(state_dir), run_id)?;
+    let meta = run.read_meta()?;
+    let replay = journal::replay(&journal::read(&run.journal_path())?);
+    let ctx = Ctx::new(
+        Mode::Run,
+        load_inventory(meta.inventory.as_deref())?,
+        settings.clone(),
+    )?;
+    ctx.set_journal(
+        Journal::open(&run.journal_path(), ctx.redactor.clone())?,
+        replay.next_undo_id,
+    );
+    if replay.pending_undo.is_empty() {
+        println!("run {}: nothing to revert", meta.id);
+        return Ok(());
+    }
+    revert_pending(&ctx, &replay)?;
+    println!(
+        "run {}: reverted {} temporary change(s)",
+        meta.id,
+        replay.pending_undo.len()
+    );
+    Ok(())
+}
+
+/// `runbook log`: render a run's journal.
+pub fn log(run_id: Option<&str>, state_dir: Option<&Path>) -> Result<()> {
+    let run = RunDir::find(&RunDir::root(state_dir), run_id)?;
+    let meta = run.read_meta()?;
+    println!(
+        "run {} — {} ({})",
+        meta.id,
+        meta.runbook,
+        run.path.display()
+    );
+    for r in journal::read(&run.journal_path())? {
+        let t = r.ts.get(11..19).unwrap_or(&r.ts);
+        let line = match &r.event {
+            Event::RunStart { runbook, mode } => format!("{mode} {runbook} started"),
+            Event::Resume { skipping } => format!("resumed (skipping {})", skipping.join(", ")),
+            Event::StepStart { step } => format!("▶ {step}"),
+            Event::StepEnd {
+                step,
+                ok: true,
+                duration_ms,
+                ..
+            } => format!("✓ {step} ({:.1} s)", *duration_ms as f64 / 1000.0),
+            Event::StepEnd { step, error, .. } => {
+                format!("✗ {step}: {}", error.clone().unwrap_or_default())
+            }
+            Event::StepSkipped { step, reason } => format!("- {step}: {reason}"),
+            Event::Command {
+                host,
+                command,
+                code,
+                error,
+                duration_ms,
+                ..
+            } => match (code, error) {
+                (Some(c), _) => format!("    {host} $ {command} → {c} ({duration_ms} ms)"),
+                (None, e) => format!("    {host} $ {command} → {}", e.clone().unwrap_or_default()),
+            },
+            Event::Note { message, .. } => format!("    {message}"),
+            Event::UndoPush {
+                id, description, ..
+            } => format!("    + undo #{id}: {description}"),
+            Event::UndoPop { id, ok: true, .. } => format!("    ↺ undo #{id} done"),
+            Event::UndoPop { id, error, .. } => format!(
+                "    ↺ undo #{id} FAILED: {}",
+                error.clone().unwrap_or_default()
+            ),
+            Event::RunEnd { ok: true, .. } => "run finished".into(),
+            Event::RunEnd { error, .. } => {
+                format!("run failed: {}", error.clone().unwrap_or_default())
+            }
+        };
+        println!("{t}  {line}");
+    }
+    Ok(())
+}

@@ -1,0 +1,143 @@
+//! The SSH transport: one multiplexed OpenSSH session per host (the system `ssh`, so the user's
+//! ~/.ssh/config, agent and known_hosts apply), opened lazily on first use, reused by every
+//! primitive, closed at the end of the run.
+
+use super::{BoxRead, BoxWrite, Spawned, Transport, TransportError};
+use crate::inventory::HostInfo;
+use openssh::{KnownHosts, Session, SessionBuilder, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::OnceCell;
+
+/// Connection settings that come from the command line rather than the inventory.
+#[derive(Clone, Debug)]
+pub struct SshOptions {
+    /// Accept and remember unknown host keys (`StrictHostKeyChecking=accept-new`); strict otherwise.
+    pub accept_new_host_keys: bool,
+    pub connect_timeout: Duration,
+}
+
+impl Default for SshOptions {
+    fn default() -> Self {
+        Self {
+            accept_new_host_keys: false,
+            connect_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+pub struct Ssh {
+    host: Arc<HostInfo>,
+    options: SshOptions,
+    session: OnceCell<Arc<Session>>,
+}
+
+impl Ssh {
+    pub fn new(host: Arc<HostInfo>, options: SshOptions) -> Self {
+        Self {
+            host,
+            options,
+            session: OnceCell::new(),
+        }
+    }
+
+    fn connect_error(&self, message: String) -> TransportError {
+        TransportError::Connect {
+            host: self.host.describe(),
+            message,
+        }
+    }
+
+    async fn session(&self) -> Result<Arc<Session>, TransportError> {
+        self.session
+            .get_or_try_init(|| async {
+                let h = &self.host;
+                let mut b = SessionBuilder::default();
+                b.known_hosts_check(if self.options.accept_new_host_keys {
+                    KnownHosts::Add
+                } else {
+                    KnownHosts::Strict
+                })
+                .connect_timeout(self.options.connect_timeout)
+                .server_alive_interval(Duration::from_secs(5));
+                if let Some(u) = &h.user {
+                    b.user(u.clone());
+                }
+                if let Some(p) = h.port {
+                    b.port(p);
+                }
+                if let Some(k) = &h.identity_file {
+                    b.keyfile(k);
+                }
+                if let Some(k) = &h.known_hosts_file {
+                    b.user_known_hosts_file(k);
+                }
+                if let Some(c) = &h.ssh_config {
+                    b.config_file(c);
+                }
+                // ssh's ConnectTimeout does not bound a server that accepts TCP and then stalls.
+                let deadline = self.options.connect_timeout + Duration::from_secs(5);
+                match tokio::time::timeout(deadline, b.connect(&h.address)).await {
+                    Ok(Ok(s)) => Ok(Arc::new(s)),
+                    Ok(Err(e)) => Err(self.connect_error(describe_openssh_error(&e))),
+                    Err(_) => Err(self.connect_error(format!(
+                        "no SSH handshake within {} s (host frozen or overloaded?)",
+                        deadline.as_secs()
+                    ))),
+                }
+            })
+            .await
+            .cloned()
+    }
+}
+
+/// openssh wraps ssh's own message several levels deep; show all of it, on one line.
+fn describe_openssh_error(e: &openssh::Error) -> String {
+    let mut msg = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !msg.contains(&text) {
+            msg.push_str(": ");
+            msg.push_str(text.trim());
+        }
+        source = s.source();
+    }
+    msg.replace('\n', " ")
+}
+
+#[async_trait::async_trait]
+impl Transport for Ssh {
+    async fn spawn(&self, line: &str) -> Result<Spawned, TransportError> {
+        let session = self.session().await?;
+        let mut child = Session::to_raw_command(session, line)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .await
+            .map_err(|e| TransportError::Io {
+                host: self.host.describe(),
+                message: describe_openssh_error(&e),
+            })?;
+        let host = self.host.describe();
+        let missing = || TransportError::Io {
+            host: host.clone(),
+            message: "remote child has no piped stdio".into(),
+        };
+        let stdin: BoxWrite = Box::new(child.stdin().take().ok_or_else(missing)?);
+        let stdout: BoxRead = Box::new(child.stdout().take().ok_or_else(missing)?);
+        let stderr: BoxRead = Box::new(child.stderr().take().ok_or_else(missing)?);
+        Ok(Spawned {
+            stdin,
+            stdout,
+            stderr,
+            wait: Box::pin(async move {
+                match child.wait().await {
+                    Ok(status) => Ok(status.code().unwrap_or(-1)),
+                    Err(e) => Err(std::io::Error::other(describe_openssh_error(&e))),
+                }
+            }),
+        })
+    }
+}

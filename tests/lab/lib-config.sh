@@ -1,0 +1,182 @@
+# shellcheck shell=bash
+# Config files the lab writes for its hosts, each in the shape the real product writes.
+# Every function prints to stdout; lib-hosts.sh decides where the text goes.
+
+# sshd for one host (or the shared fan-out sshd). No AcceptEnv: the runbook must not rely on it.
+sshd_config() {
+  local hdir=$1 listen=$2
+  cat <<EOF
+# Written by tests/lab/up
+ListenAddress $listen
+HostKey $hdir/ssh_host_ed25519_key
+PidFile /run/sshd.pid
+UsePAM no
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PubkeyAuthentication yes
+AuthorizedKeysFile .ssh/authorized_keys
+PermitRootLogin no
+# Only the lab user, and only from loopback (the fan-out sshd listens on 0.0.0.0).
+AllowUsers $LAB_USER@127.*
+MaxSessions 10
+MaxStartups 100:30:200
+UseDNS no
+PrintMotd no
+PrintLastLog no
+X11Forwarding no
+Subsystem sftp /usr/lib/openssh/sftp-server
+LogLevel INFO
+EOF
+}
+
+# /etc/patroni.conf as Cloudify writes it: scope postgres, namespace /db/, etcd v2 DCS.
+patroni_conf() {
+  local name=$1 addr=${HOST_ADDR[$1]}
+  cat <<EOF
+# Written by tests/lab/up (shape of Cloudify's /etc/patroni.conf)
+scope: postgres
+namespace: /db/
+name: $name
+
+restapi:
+  listen: $addr:$PATRONI_API_PORT
+  connect_address: $addr:$PATRONI_API_PORT
+
+etcd:
+  host: $ETCD_HOST:$ETCD_PORT
+  protocol: http
+
+bootstrap:
+  dcs:
+    ttl: 30
+    loop_wait: 10
+    retry_timeout: 10
+    maximum_lag_on_failover: 1048576
+    postgresql:
+      use_pg_rewind: true
+      use_slots: true
+      parameters:
+        wal_level: replica
+        hot_standby: 'on'
+        wal_log_hints: 'on'
+        max_wal_senders: 10
+        max_replication_slots: 10
+        max_connections: 100
+  initdb:
+    - encoding: UTF8
+    - locale: C.UTF-8
+
+postgresql:
+  listen: $addr:$PG_PORT
+  connect_address: $addr:$PG_PORT
+  data_dir: $(hostdir "$name")/pgdata
+  bin_dir: /usr/lib/postgresql/15/bin
+  pgpass: /run/postgresql/pgpass
+  authentication:
+    superuser:
+      username: postgres
+      password: $PG_SUPERUSER_PASSWORD
+    replication:
+      username: replicator
+      password: $PG_REPLICATION_PASSWORD
+  parameters:
+    unix_socket_directories: /run/postgresql
+    shared_buffers: 32MB
+  pg_hba:
+    - local all all trust
+    - host replication replicator 127.0.0.0/8 md5
+    - host all all 127.0.0.0/8 md5
+EOF
+}
+
+# /etc/haproxy/haproxy.cfg as on a Cloudify manager, with lab timeouts of seconds so timeout
+# behaviour is observable. The commented timeout line is a trap for a careless sed.
+haproxy_cfg() {
+  local addr=${HOST_ADDR[$1]} h
+  cat <<EOF
+# Written by tests/lab/up (shape of Cloudify's manager haproxy.cfg, lab timeouts)
+global
+    maxconn 100
+    # No syslog in the lab: messages to /dev/log are dropped.
+    log /dev/log local0
+    user haproxy
+    group haproxy
+    stats socket /run/haproxy-admin.sock mode 600 level admin
+
+defaults
+    log global
+    mode tcp
+    retries 2
+    timeout client 4s
+    timeout connect 4s
+    timeout server 4s
+    timeout client-fin 2s
+    # timeout client 30m
+    timeout check 5s
+
+listen postgres
+    bind $addr:$HAPROXY_PORT
+    option httpchk OPTIONS /master
+    http-check expect status 200
+    default-server inter 3s fall 3 rise 2 on-marked-down shutdown-sessions
+EOF
+  for h in "${PATRONI_HOSTS[@]}"; do
+    printf '    server %s %s:%s maxconn 100 check port %s addr %s\n' \
+      "$h" "${HOST_ADDR[$h]}" "$PG_PORT" "$PATRONI_API_PORT" "${HOST_ADDR[$h]}"
+  done
+}
+
+# The old manager's /opt/manager/rest-security.conf (JSON). Its encoding_alphabet differs from
+# the new managers' config.yaml on purpose: the runbook should notice.
+OLD_ENCODING_ALPHABET=Xq3vTz8KpL2mWn9RbY5sHc7JdF4gAe6U
+NEW_ENCODING_ALPHABET=aB3cD4eF5gH6iJ7kL8mN9pQ2rS3tU4vW
+rest_security_conf() {
+  cat <<EOF
+{
+    "secret_key": "lab-old-secret-key",
+    "hash_salt": "lab-old-hash-salt",
+    "encoding_alphabet": "$OLD_ENCODING_ALPHABET",
+    "encoding_block_size": 24,
+    "encoding_min_length": 5,
+    "encryption_key": "lab-old-encryption-key"
+}
+EOF
+}
+
+# A new manager's /etc/cloudify/config.yaml (the installer's config), trimmed to what matters.
+cloudify_config_yaml() {
+  local addr=${HOST_ADDR[$1]}
+  cat <<EOF
+# Written by tests/lab/up (shape of Cloudify's /etc/cloudify/config.yaml, trimmed)
+manager:
+  private_ip: $addr
+  public_ip: $addr
+  hostname: $1
+  security:
+    admin_username: admin
+    admin_password: admin
+flask_security:
+  secret_key: lab-new-secret-key
+  hash_salt: lab-new-hash-salt
+  encoding_alphabet: $NEW_ENCODING_ALPHABET
+  encoding_block_size: 24
+  encoding_min_length: 5
+EOF
+}
+
+# /etc/cloudify-sim/config.json: what the Cloudify simulator needs to know about its host.
+sim_config_json() {
+  local name=$1 role=new
+  [[ $name == old-* ]] && role=old
+  cat <<EOF
+{
+  "name": "$name",
+  "address": "${HOST_ADDR[$name]}",
+  "role": "$role",
+  "db": {"host": "${HOST_ADDR[$name]}", "port": $HAPROXY_PORT, "user": "cloudify", "password": "cloudify", "dbname": "cloudify_db"},
+  "cluster_dir": "$LAB/cluster",
+  "patroni_conf": "/etc/patroni.conf",
+  "haproxy_cfg": "/etc/haproxy/haproxy.cfg"
+}
+EOF
+}
