@@ -174,7 +174,8 @@ impl Ctx {
         eprintln!("{}", self.redactor.redact(text));
     }
 
-    fn transport(&self, host: &Arc<HostInfo>) -> Arc<dyn Transport> {
+    /// The host's transport, connected lazily on first use and reused after.
+    pub fn transport(&self, host: &Arc<HostInfo>) -> Arc<dyn Transport> {
         let mut map = lock(&self.transports);
         map.entry(host.name.clone())
             .or_insert_with(|| match host.transport {

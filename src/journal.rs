@@ -49,6 +49,15 @@ pub enum Event {
         stdout_tail: String,
         stderr_tail: String,
     },
+    Transfer {
+        step: Option<String>,
+        from: String,
+        to: String,
+        bytes: u64,
+        sha256: Option<String>,
+        error: Option<String>,
+        duration_ms: u64,
+    },
     Note {
         step: Option<String>,
         message: String,

@@ -414,6 +414,22 @@ pub fn log(run_id: Option<&str>, state_dir: Option<&Path>) -> Result<()> {
                 (None, e) => format!("    {host} $ {command} → {}", e.clone().unwrap_or_default()),
             },
             Event::Note { message, .. } => format!("    {message}"),
+            Event::Transfer {
+                from,
+                to,
+                bytes,
+                error: None,
+                duration_ms,
+                ..
+            } => {
+                format!("    copy {from} → {to}: {bytes} bytes, sha256 verified ({duration_ms} ms)")
+            }
+            Event::Transfer {
+                from, to, error, ..
+            } => format!(
+                "    copy {from} → {to} FAILED: {}",
+                error.clone().unwrap_or_default()
+            ),
             Event::UndoPush {
                 id, description, ..
             } => format!("    + undo #{id}: {description}"),

@@ -1,8 +1,673 @@
-//! `copy::*`: move files between this machine and hosts, and between hosts.
-use crate::context::Ctx;
-use rhai::Module;
-use std::sync::Arc;
+//! `copy::*`: move files between this machine and hosts, and from host to host.
+//!
+//! Streamed (never held in memory; host to host goes through this machine), sha256-verified end
+//! to end (the source's own checksum, the bytes that passed, and the checksum of what landed on the
+//! destination must agree), atomic (written under a temporary name, renamed into place only once
+//! verified), and no-clobber unless `#{ overwrite: true }`. A failure — full disk, dropped
+//! connection, checksum mismatch — removes the temporary file and leaves nothing under the final name.
 
-pub fn module(_ctx: &Arc<Ctx>) -> Module {
-    Module::new()
+use super::{add, at, host_of, usage, Failure, RhaiResult};
+use crate::context::{Ctx, Effect, Mode};
+use crate::error::Kind;
+use crate::inventory::HostInfo;
+use crate::journal::Event;
+use crate::transport::{self, Command, ExecRequest, Spawned};
+use indicatif::{ProgressBar, ProgressStyle};
+use rhai::{Dynamic, Map, Module, NativeCallContext};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+/// One end of a copy.
+#[derive(Clone, Debug)]
+enum Side {
+    Local(PathBuf),
+    Remote(Arc<HostInfo>, String),
+}
+
+impl Side {
+    fn describe(&self) -> String {
+        match self {
+            Side::Local(p) => format!("local:{}", p.display()),
+            Side::Remote(h, p) => format!("{}:{p}", h.name),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+struct CopyOpts {
+    overwrite: bool,
+    sudo: bool,
+    /// chmod mode for the destination (default 0600: snapshots hold secrets).
+    mode: String,
+    /// Fail when no byte moves for this long.
+    idle: Duration,
+}
+
+impl CopyOpts {
+    fn parse(ctx: &Ctx, map: &Map) -> RhaiResult<Self> {
+        let mut o = CopyOpts {
+            overwrite: false,
+            sudo: false,
+            mode: "0600".into(),
+            idle: ctx.settings.default_timeout,
+        };
+        for (k, v) in map {
+            let flag = || {
+                v.as_bool().map_err(|_| {
+                    Failure::new(
+                        Kind::Usage,
+                        "",
+                        format!("option `{k}` must be true or false"),
+                    )
+                    .into_err()
+                })
+            };
+            match k.as_str() {
+                "overwrite" => o.overwrite = flag()?,
+                "sudo" => o.sudo = flag()?,
+                "mode" => {
+                    let m = v.to_string();
+                    if m.is_empty() || m.len() > 4 || !m.chars().all(|c| ('0'..='7').contains(&c)) {
+                        return usage(format!(
+                            "option `mode` must be octal like \"0644\", got `{m}`"
+                        ));
+                    }
+                    o.mode = m;
+                }
+                "timeout" => match v.as_int().ok().filter(|n| *n > 0) {
+                    Some(n) => o.idle = Duration::from_secs(n as u64),
+                    None => return usage("option `timeout` must be a positive number of seconds"),
+                },
+                other => {
+                    return usage(format!(
+                        "unknown option `{other}` (known: overwrite, sudo, mode, timeout)"
+                    ))
+                }
+            }
+        }
+        Ok(o)
+    }
+}
+
+type Fail = String;
+
+fn temp_name(path: &str) -> String {
+    static N: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "{path}.runbook-tmp-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Run a short helper command on a host (journaled like any other); its output or a message.
+async fn remote(
+    ctx: &Ctx,
+    host: &Arc<HostInfo>,
+    argv: &[&str],
+    sudo: bool,
+    effect: Effect,
+) -> Result<transport::ExecOutput, Fail> {
+    let req = ExecRequest {
+        command: Command::argv(argv.iter().copied()),
+        sudo,
+        stdin: None,
+        timeout: ctx.settings.default_timeout,
+    };
+    ctx.exec_async(host, &req, effect, &ctx.cancel)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+async fn remote_ok(
+    ctx: &Ctx,
+    host: &Arc<HostInfo>,
+    argv: &[&str],
+    sudo: bool,
+    effect: Effect,
+) -> Result<String, Fail> {
+    let out = remote(ctx, host, argv, sudo, effect).await?;
+    if out.code != 0 {
+        return Err(format!(
+            "{}: `{}` exited with {}: {}",
+            host.name,
+            argv.join(" "),
+            out.code,
+            out.stderr.trim()
+        ));
+    }
+    Ok(out.stdout)
+}
+
+fn first_hash(text: &str) -> Result<String, Fail> {
+    text.split_whitespace()
+        .next()
+        .filter(|h| h.len() == 64 && h.chars().all(|c| c.is_ascii_hexdigit()))
+        .map(str::to_string)
+        .ok_or_else(|| format!("unexpected sha256sum output: {}", text.trim()))
+}
+
+async fn exists(ctx: &Ctx, side: &Side, sudo: bool) -> Result<bool, Fail> {
+    match side {
+        Side::Local(p) => Ok(p.exists()),
+        Side::Remote(h, p) => Ok(remote(ctx, h, &["test", "-e", p], sudo, Effect::Probe)
+            .await?
+            .code
+            == 0),
+    }
+}
+
+async fn size_of(ctx: &Ctx, side: &Side, sudo: bool) -> Result<u64, Fail> {
+    let text = match side {
+        Side::Local(p) => {
+            return std::fs::metadata(p)
+                .map(|m| m.len())
+                .map_err(|e| format!("{}: {e}", p.display()))
+        }
+        Side::Remote(h, p) => {
+            remote_ok(
+                ctx,
+                h,
+                &["stat", "-L", "-c", "%s", "--", p],
+                sudo,
+                Effect::Probe,
+            )
+            .await?
+        }
+    };
+    text.trim()
+        .parse()
+        .map_err(|_| format!("cannot read the size of {}", side.describe()))
+}
+
+async fn spawn(
+    ctx: &Ctx,
+    host: &Arc<HostInfo>,
+    argv: &[&str],
+    sudo: bool,
+) -> Result<Spawned, Fail> {
+    let line = Command::argv(argv.iter().copied()).render(sudo);
+    ctx.transport(host)
+        .spawn(&line)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// Read everything from a stream (a child's stderr) in the background.
+fn drain(mut r: transport::BoxRead) -> tokio::task::JoinHandle<String> {
+    tokio::spawn(async move {
+        let mut s = Vec::new();
+        let _ = r.read_to_end(&mut s).await;
+        String::from_utf8_lossy(&s).trim().to_string()
+    })
+}
+
+fn progress(ctx: &Ctx, size: u64, label: &str) -> ProgressBar {
+    if !ctx.settings.interactive {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(size);
+    if let Ok(style) = ProgressStyle::with_template(
+        "  {msg} {bar:30} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+    ) {
+        bar.set_style(style);
+    }
+    bar.set_message(label.to_string());
+    bar
+}
+
+/// Move bytes from `r` to `w`, hashing them; fails when nothing moves for `idle`.
+async fn pump(
+    mut r: impl AsyncRead + Unpin,
+    mut w: impl AsyncWrite + Unpin,
+    idle: Duration,
+    bar: &ProgressBar,
+) -> Result<(u64, String), Fail> {
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut total = 0u64;
+    let stalled = |what: &str| {
+        format!(
+            "no data {what} for {} s (connection lost or host frozen?)",
+            idle.as_secs()
+        )
+    };
+    loop {
+        let n = tokio::time::timeout(idle, r.read(&mut buf))
+            .await
+            .map_err(|_| stalled("from the source"))?
+            .map_err(|e| format!("reading the source: {e}"))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        tokio::time::timeout(idle, w.write_all(&buf[..n]))
+            .await
+            .map_err(|_| stalled("accepted by the destination"))?
+            .map_err(|e| format!("writing the destination: {e}"))?;
+        total += n as u64;
+        bar.set_position(total);
+    }
+    tokio::time::timeout(idle, w.shutdown())
+        .await
+        .map_err(|_| stalled("accepted by the destination"))?
+        .map_err(|e| format!("closing the destination: {e}"))?;
+    Ok((total, hex::encode(hasher.finalize())))
+}
+
+struct Transfer<'a> {
+    ctx: &'a Ctx,
+    src: Side,
+    dst: Side,
+    opts: CopyOpts,
+}
+
+impl Transfer<'_> {
+    async fn run(&self, tmp: &str) -> Result<(u64, String), Fail> {
+        let (ctx, opts) = (self.ctx, &self.opts);
+        if exists(ctx, &self.dst, opts.sudo).await? && !opts.overwrite {
+            return Err(format!(
+                "{} exists; pass #{{ overwrite: true }} to replace it",
+                self.dst.describe()
+            ));
+        }
+        let size = size_of(ctx, &self.src, opts.sudo).await?;
+        let bar = progress(
+            ctx,
+            size,
+            &format!("{} → {}", self.src.describe(), self.dst.describe()),
+        );
+
+        // The source: a reader, and (remote) its own checksum computed alongside.
+        let mut src_wait = None;
+        let mut src_err = None;
+        let mut src_hash = None;
+        let reader: transport::BoxRead = match &self.src {
+            Side::Local(p) => Box::new(
+                tokio::fs::File::open(p)
+                    .await
+                    .map_err(|e| format!("{}: {e}", p.display()))?,
+            ),
+            Side::Remote(h, p) => {
+                let s = spawn(ctx, h, &["cat", "--", p], opts.sudo).await?;
+                src_wait = Some(s.wait);
+                src_err = Some(drain(s.stderr));
+                let (h, p, sudo) = (h.clone(), p.clone(), opts.sudo);
+                src_hash = Some(async move {
+                    remote_ok(ctx, &h, &["sha256sum", "--", &p], sudo, Effect::Probe)
+                        .await
+                        .and_then(|o| first_hash(&o))
+                });
+                s.stdout
+            }
+        };
+
+        // The destination: a writer into the temporary name.
+        let mut dst_wait = None;
+        let mut dst_err = None;
+        let writer: transport::BoxWrite = match &self.dst {
+            Side::Local(_) => {
+                use std::os::unix::fs::OpenOptionsExt;
+                let f = std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .open(tmp)
+                    .map_err(|e| format!("{tmp}: {e}"))?;
+                Box::new(tokio::fs::File::from_std(f))
+            }
+            Side::Remote(h, _) => {
+                let s = spawn(
+                    ctx,
+                    h,
+                    &["sh", "-c", "umask 077 && cat > \"$1\"", "runbook-copy", tmp],
+                    opts.sudo,
+                )
+                .await?;
+                dst_wait = Some(s.wait);
+                dst_err = Some(drain(s.stderr));
+                s.stdin
+            }
+        };
+
+        let (pumped, src_sum) = tokio::join!(pump(reader, writer, opts.idle, &bar), async {
+            match src_hash {
+                Some(f) => f.await.map(Some),
+                None => Ok(None),
+            }
+        });
+        bar.finish_and_clear();
+        // Exit codes first: they explain a pump failure better than a broken pipe does.
+        if let (Some(w), Some(e)) = (dst_wait, dst_err) {
+            let code = w.await.map_err(|e| e.to_string())?;
+            if code != 0 {
+                return Err(format!(
+                    "writing {} failed: {}",
+                    self.dst.describe(),
+                    e.await.unwrap_or_default()
+                ));
+            }
+        }
+        if let (Some(w), Some(e)) = (src_wait, src_err) {
+            let code = w.await.map_err(|e| e.to_string())?;
+            if code != 0 {
+                return Err(format!(
+                    "reading {} failed: {}",
+                    self.src.describe(),
+                    e.await.unwrap_or_default()
+                ));
+            }
+        }
+        let (bytes, streamed) = pumped?;
+        if let Some(src_sum) = src_sum? {
+            if src_sum != streamed {
+                return Err(format!(
+                    "checksum mismatch: {} has sha256 {src_sum}, {streamed} arrived",
+                    self.src.describe()
+                ));
+            }
+        }
+        let landed = match &self.dst {
+            Side::Local(_) => {
+                let f = std::fs::File::open(tmp).map_err(|e| format!("{tmp}: {e}"))?;
+                f.sync_all().map_err(|e| format!("{tmp}: {e}"))?;
+                streamed.clone()
+            }
+            Side::Remote(h, _) => first_hash(
+                &remote_ok(
+                    ctx,
+                    h,
+                    &["sha256sum", "--", tmp],
+                    opts.sudo,
+                    Effect::Mutation,
+                )
+                .await?,
+            )?,
+        };
+        if landed != streamed {
+            return Err(format!(
+                "checksum mismatch: sent sha256 {streamed}, {} holds {landed}",
+                self.dst.describe()
+            ));
+        }
+        self.finalize(tmp).await?;
+        Ok((bytes, streamed))
+    }
+
+    /// Give the verified temporary file its mode and its final name (no clobber unless asked).
+    async fn finalize(&self, tmp: &str) -> Result<(), Fail> {
+        let (ctx, opts) = (self.ctx, &self.opts);
+        match &self.dst {
+            Side::Local(dest) => {
+                let mode = u32::from_str_radix(&opts.mode, 8).unwrap_or(0o600);
+                std::fs::set_permissions(tmp, std::os::unix::fs::PermissionsExt::from_mode(mode))
+                    .map_err(|e| format!("{tmp}: {e}"))?;
+                if opts.overwrite {
+                    std::fs::rename(tmp, dest).map_err(|e| format!("{}: {e}", dest.display()))
+                } else {
+                    std::fs::hard_link(tmp, dest)
+                        .map_err(|e| format!("{}: {e}", dest.display()))?;
+                    std::fs::remove_file(tmp).map_err(|e| format!("{tmp}: {e}"))
+                }
+            }
+            Side::Remote(h, dest) => {
+                remote_ok(
+                    ctx,
+                    h,
+                    &["chmod", &opts.mode, "--", tmp],
+                    opts.sudo,
+                    Effect::Mutation,
+                )
+                .await?;
+                let place = if opts.overwrite {
+                    "mv -fT -- \"$1\" \"$2\""
+                } else {
+                    "ln -T -- \"$1\" \"$2\" && rm -f -- \"$1\""
+                };
+                remote_ok(
+                    ctx,
+                    h,
+                    &["sh", "-c", place, "runbook-copy", tmp, dest],
+                    opts.sudo,
+                    Effect::Mutation,
+                )
+                .await
+                .map(|_| ())
+            }
+        }
+    }
+
+    async fn cleanup(&self, tmp: &str) {
+        match &self.dst {
+            Side::Local(_) => {
+                let _ = std::fs::remove_file(tmp);
+            }
+            Side::Remote(h, _) => {
+                let req = ExecRequest {
+                    command: Command::argv(["rm", "-f", "--", tmp]),
+                    sudo: self.opts.sudo,
+                    stdin: None,
+                    timeout: Duration::from_secs(15),
+                };
+                let never = tokio_util::sync::CancellationToken::new();
+                let _ = self.ctx.exec_async(h, &req, Effect::Mutation, &never).await;
+            }
+        }
+    }
+}
+
+fn copy(ctx: &Ctx, src: Side, dst: Side, opts: Map) -> RhaiResult<Map> {
+    let opts = CopyOpts::parse(ctx, &opts)?;
+    let (from, to) = (src.describe(), dst.describe());
+    let host = match (&dst, &src) {
+        (Side::Remote(h, _), _) | (_, Side::Remote(h, _)) => h.name.clone(),
+        _ => String::new(),
+    };
+    if ctx.model().declaring {
+        return usage(transport::TransportError::OutsideStep.to_string());
+    }
+    if ctx.mode != Mode::Run {
+        ctx.show_planned(
+            &host,
+            &format!(
+                "copy {from} → {to} (sha256 verified{})",
+                if opts.overwrite { ", overwrite" } else { "" }
+            ),
+        );
+        let mut m = Map::new();
+        m.insert("bytes".into(), Dynamic::from(0_i64));
+        m.insert("sha256".into(), Dynamic::from(String::new()));
+        return Ok(m);
+    }
+    let tmp = match &dst {
+        Side::Local(p) => temp_name(&p.display().to_string()),
+        Side::Remote(_, p) => temp_name(p),
+    };
+    let t = Transfer {
+        ctx,
+        src,
+        dst,
+        opts,
+    };
+    let started = Instant::now();
+    let outcome = ctx.rt.block_on(async {
+        let r = transport::with_deadline(&host, Duration::MAX / 4, &ctx.cancel, async {
+            Ok(t.run(&tmp).await)
+        })
+        .await;
+        let r = match r {
+            Ok(inner) => inner,
+            Err(transport::TransportError::Cancelled) => Err("interrupted".to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        if r.is_err() {
+            t.cleanup(&tmp).await;
+        }
+        r
+    });
+    let (bytes, sha) = match &outcome {
+        Ok((b, s)) => (*b, Some(s.clone())),
+        Err(_) => (0, None),
+    };
+    ctx.record(Event::Transfer {
+        step: ctx.current_step(),
+        from: from.clone(),
+        to: to.clone(),
+        bytes,
+        sha256: sha.clone(),
+        error: outcome.as_ref().err().cloned(),
+        duration_ms: started.elapsed().as_millis() as u64,
+    })
+    .map_err(|e| Failure::new(Kind::Usage, &host, e.message).into_err())?;
+    match outcome {
+        Ok((bytes, sha)) => {
+            let mut m = Map::new();
+            m.insert("bytes".into(), Dynamic::from(bytes as i64));
+            m.insert("sha256".into(), Dynamic::from(sha));
+            Ok(m)
+        }
+        Err(e) if e == "interrupted" => Err(Box::new(rhai::EvalAltResult::ErrorTerminated(
+            "interrupted".into(),
+            rhai::Position::NONE,
+        ))),
+        Err(e) => Err(Failure::new(
+            Kind::Remote,
+            &host,
+            format!("copy {from} → {to} failed: {e}"),
+        )
+        .into_err()),
+    }
+}
+
+fn local(path: &str) -> RhaiResult<PathBuf> {
+    if path.is_empty() {
+        return usage("empty local path");
+    }
+    Ok(Path::new(path).to_path_buf())
+}
+
+const OPTIONS_DOC: &str = "Options: #{ overwrite: true (replace an existing file), sudo: true (remote side as root),\nmode: \"0644\" (default 0600), timeout: seconds without progress before failing }.\nReturns #{ bytes, sha256 }.";
+
+pub fn module(ctx: &Arc<Ctx>) -> Module {
+    let mut m = Module::new();
+    let up = "Upload the local file `local` to `remote` on `host`, verified by sha256, atomically.";
+    let down =
+        "Download `remote` from `host` to the local file `local`, verified by sha256, atomically.";
+    let between = "Copy `src_path` on `src` to `dst_path` on `dst`, streamed through this machine, verified\nby sha256 at both ends, atomically.";
+    for with_opts in [true, false] {
+        let doc = |d: &str| format!("{d}\n{OPTIONS_DOC}");
+        let opt = |p: &[&'static str]| -> Vec<&'static str> {
+            let mut v = p.to_vec();
+            if with_opts {
+                v.push("options: Map");
+            }
+            v.push("Map");
+            v
+        };
+        let c = ctx.clone();
+        let f = move |host: Dynamic, l: &str, r: &str, o: Map| {
+            copy(
+                &c,
+                Side::Local(local(l)?),
+                Side::Remote(host_of(&c, &host)?, r.into()),
+                o,
+            )
+        };
+        let c2 = ctx.clone();
+        let g = move |host: Dynamic, r: &str, l: &str, o: Map| {
+            copy(
+                &c2,
+                Side::Remote(host_of(&c2, &host)?, r.into()),
+                Side::Local(local(l)?),
+                o,
+            )
+        };
+        let c3 = ctx.clone();
+        let b = move |s: Dynamic, sp: &str, d: Dynamic, dp: &str, o: Map| {
+            copy(
+                &c3,
+                Side::Remote(host_of(&c3, &s)?, sp.into()),
+                Side::Remote(host_of(&c3, &d)?, dp.into()),
+                o,
+            )
+        };
+        if with_opts {
+            add!(
+                &mut m,
+                "upload",
+                opt(&["host: Host", "local: String", "remote: String"]),
+                &doc(up),
+                move |nc: NativeCallContext, h: Dynamic, l: &str, r: &str, o: Map| at(
+                    &nc,
+                    f(h, l, r, o)
+                )
+            );
+            add!(
+                &mut m,
+                "download",
+                opt(&["host: Host", "remote: String", "local: String"]),
+                &doc(down),
+                move |nc: NativeCallContext, h: Dynamic, r: &str, l: &str, o: Map| at(
+                    &nc,
+                    g(h, r, l, o)
+                )
+            );
+            add!(
+                &mut m,
+                "between",
+                opt(&[
+                    "src: Host",
+                    "src_path: String",
+                    "dst: Host",
+                    "dst_path: String"
+                ]),
+                &doc(between),
+                move |nc: NativeCallContext, s: Dynamic, sp: &str, d: Dynamic, dp: &str, o: Map| at(
+                    &nc,
+                    b(s, sp, d, dp, o)
+                )
+            );
+        } else {
+            add!(
+                &mut m,
+                "upload",
+                opt(&["host: Host", "local: String", "remote: String"]),
+                &doc(up),
+                move |nc: NativeCallContext, h: Dynamic, l: &str, r: &str| at(
+                    &nc,
+                    f(h, l, r, Map::new())
+                )
+            );
+            add!(
+                &mut m,
+                "download",
+                opt(&["host: Host", "remote: String", "local: String"]),
+                &doc(down),
+                move |nc: NativeCallContext, h: Dynamic, r: &str, l: &str| at(
+                    &nc,
+                    g(h, r, l, Map::new())
+                )
+            );
+            add!(
+                &mut m,
+                "between",
+                opt(&[
+                    "src: Host",
+                    "src_path: String",
+                    "dst: Host",
+                    "dst_path: String"
+                ]),
+                &doc(between),
+                move |nc: NativeCallContext, s: Dynamic, sp: &str, d: Dynamic, dp: &str| at(
+                    &nc,
+                    b(s, sp, d, dp, Map::new())
+                )
+            );
+        }
+    }
+    m
 }

@@ -3,21 +3,22 @@
 //! A pause is how a runbook hands work to a person (install the new cluster, delete old hosts).
 //! Without a terminal a pause fails unless `--yes` answers it, so an unattended run never blocks.
 
-use super::{add, fail, RhaiResult};
+use super::{add, at, fail, RhaiResult};
 use crate::context::{Ctx, Mode};
 use crate::error::Kind;
 use crate::journal::Event;
-use rhai::{Engine, Module};
+use rhai::{Engine, Module, NativeCallContext};
 use std::io::{BufRead, Write};
 use std::sync::Arc;
 
-/// Ask a yes/no question at the terminal. Fails when nobody can answer.
-pub fn ask(ctx: &Ctx, question: &str) -> RhaiResult<bool> {
+/// Ask a yes/no question on stdin. Fails when nobody can answer: no terminal and no `--yes`,
+/// unless `piped_ok` (the operator asked for questions, e.g. `--step`, so piped answers count).
+pub fn ask(ctx: &Ctx, question: &str, piped_ok: bool) -> RhaiResult<bool> {
     if ctx.settings.yes {
         ctx.say(&format!("? {question} yes (--yes)"));
         return Ok(true);
     }
-    if !ctx.settings.interactive {
+    if !ctx.settings.interactive && !piped_ok {
         return fail(Kind::Usage, "", format!("`{question}` needs an answer, but there is no terminal: run interactively, or pass --yes"));
     }
     eprint!("? {question} [y/N] ");
@@ -50,7 +51,7 @@ fn pause(ctx: &Ctx, message: &str) -> RhaiResult<()> {
     }
     note(ctx, &format!("pause: {message}"))?;
     ctx.say(&format!("⏸ {message}"));
-    if ask(ctx, "done; continue?")? {
+    if ask(ctx, "done; continue?", false)? {
         Ok(())
     } else {
         fail(
@@ -69,7 +70,7 @@ fn confirm(ctx: &Ctx, question: &str) -> RhaiResult<bool> {
         println!("  confirm: {question} (planned as yes)");
         return Ok(true);
     }
-    let answer = ask(ctx, question)?;
+    let answer = ask(ctx, question, false)?;
     note(
         ctx,
         &format!(
@@ -85,14 +86,14 @@ pub fn register(engine: &mut Engine, ctx: &Arc<Ctx>) {
     let c = ctx.clone();
     add!(&mut m, "pause", &["message: String", "()"],
         "Show `message` (instructions for the operator) and wait until they confirm it is done.\nFails without a terminal unless `--yes` was given; `plan` only shows it.",
-        move |message: &str| pause(&c, message));
+        move |nc: NativeCallContext, message: &str| at(&nc, pause(&c, message)));
     let c = ctx.clone();
     add!(
         &mut m,
         "confirm",
         &["question: String", "bool"],
         "Ask a yes/no question; `--yes` answers yes. Fails without a terminal and `--yes`.",
-        move |question: &str| confirm(&c, question)
+        move |nc: NativeCallContext, question: &str| at(&nc, confirm(&c, question))
     );
     let c = ctx.clone();
     add!(

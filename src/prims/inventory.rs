@@ -6,11 +6,11 @@
 //! print(active.name + " at " + active.address + ", patronictl " + active.vars.patronictl);
 //! ```
 
-use super::{add, Failure, RhaiResult};
+use super::{add, at, Failure, RhaiResult};
 use crate::context::Ctx;
 use crate::error::Kind;
 use crate::inventory::HostInfo;
-use rhai::{Array, Dynamic, Engine, Map, Module};
+use rhai::{Array, Dynamic, Engine, Map, Module, NativeCallContext};
 use std::sync::Arc;
 
 /// A host from the inventory.
@@ -88,14 +88,14 @@ pub fn register(engine: &mut Engine) {
     let mut m = Module::new();
     add!(&mut m, "group", &["inventory: Inventory", "name: String", "Array"],
         "The hosts of group `name`, in the inventory file's order. Fails if the group is empty or unknown.",
-        |i: &mut InventoryRef, name: &str| -> RhaiResult<Array> { Ok(hosts_array(lookup(i.0.inventory.group(name))?)) });
+        |nc: NativeCallContext, i: &mut InventoryRef, name: &str| -> RhaiResult<Array> { at(&nc, lookup(i.0.inventory.group(name)).map(hosts_array)) });
     add!(
         &mut m,
         "host",
         &["inventory: Inventory", "name: String", "Host"],
         "The host called `name`.",
-        |i: &mut InventoryRef, name: &str| -> RhaiResult<Host> {
-            Ok(Host(lookup(i.0.inventory.host(name))?))
+        |nc: NativeCallContext, i: &mut InventoryRef, name: &str| -> RhaiResult<Host> {
+            at(&nc, lookup(i.0.inventory.host(name)).map(Host))
         }
     );
     add!(

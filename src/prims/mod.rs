@@ -95,6 +95,17 @@ macro_rules! add {
 }
 pub(crate) use add;
 
+/// Give an error from a primitive the position of the call in the script (Rhai leaves it unset),
+/// so diagnostics point at the line that failed.
+pub fn at<T>(call: &rhai::NativeCallContext, r: RhaiResult<T>) -> RhaiResult<T> {
+    r.map_err(|mut e| {
+        if e.position().is_none() {
+            e.set_position(call.call_position());
+        }
+        e
+    })
+}
+
 /// Resolve a host given as a Host value or a host name.
 pub fn host_of(ctx: &Ctx, value: &Dynamic) -> RhaiResult<Arc<HostInfo>> {
     if let Some(h) = value.clone().try_cast::<inventory::Host>() {

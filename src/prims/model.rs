@@ -4,7 +4,7 @@
 //! runs its closure when the step is selected (or, while declaring, only records the step), so steps
 //! see the script's imports and variables as ordinary code does.
 
-use super::{add, argv_of, host_of, usage, Failure, RhaiResult};
+use super::{add, argv_of, at, host_of, usage, Failure, RhaiResult};
 use crate::context::{Ctx, Mode, ParamDecl, StepDecl};
 use crate::error::Kind;
 use crate::journal::Event;
@@ -141,7 +141,7 @@ fn step(
         return r.map(|_| ());
     }
     if ctx.model().selection.confirm_each
-        && !super::interact::ask(ctx, &format!("run step `{name}` ({description})?"))?
+        && !super::interact::ask(ctx, &format!("run step `{name}` ({description})?"), true)?
     {
         ctx.say(&format!("- {name}: skipped by the operator"));
         return Ok(());
@@ -240,15 +240,15 @@ pub fn register(engine: &mut Engine, ctx: &Arc<Ctx>) {
     let c = ctx.clone();
     add!(&mut m, "param", &["name: String", "help: String", "default: ?", "?"],
         "Declare a parameter and return its value: `--set name=value` if given (converted to the\ndefault's type), else `default`.",
-        move |name: &str, help: &str, default: Dynamic| param(&c, name, help, default));
+        move |nc: NativeCallContext, name: &str, help: &str, default: Dynamic| at(&nc, param(&c, name, help, default)));
     let c = ctx.clone();
     add!(&mut m, "secret", &["name: String", "Secret"],
         "A secret given with `--set-secret name=env:VAR|file:PATH`. It has no string form: only\ncommand primitives can use it, and every output masks it.",
-        move |name: &str| secret(&c, name));
+        move |nc: NativeCallContext, name: &str| at(&nc, secret(&c, name)));
     let c = ctx.clone();
     add!(&mut m, "step", &["name: String", "description: String", "body: Fn", "()"],
         "Declare a step and run `body` when it is selected (`--only`, `--from`, not finished by an\nearlier attempt). Journaled: start, end, every command inside.",
-        move |call: NativeCallContext, name: &str, description: &str, body: FnPtr| step(&c, &call, name, description, body));
+        move |call: NativeCallContext, name: &str, description: &str, body: FnPtr| at(&call, step(&c, &call, name, description, body)));
     let c = ctx.clone();
     add!(&mut m, "temporarily", &["body: Fn", "?"],
         "Run `body`; then undo every temporary change pushed inside it (newest first), whether\n`body` succeeded, failed or was interrupted. Returns what `body` returned.",
@@ -263,10 +263,11 @@ pub fn undo_module(ctx: &Arc<Ctx>) -> Module {
     let c = ctx.clone();
     add!(&mut m, "run", &["host: Host", "argv: Array", "()"],
         "When the enclosing `temporarily` scope (or the run) ends, run `argv` on `host`.\nJournaled before anything else happens, so it also runs after a crash (`runbook revert`).",
-        move |host: Dynamic, argv: Array| {
-            let argv = plain_argv(&argv)?;
-            let what = argv.join(" ");
-            push_undo(&c, &host, UndoExec::argv(argv, false, timeout), what)
+        move |nc: NativeCallContext, host: Dynamic, argv: Array| {
+            at(&nc, plain_argv(&argv).and_then(|argv| {
+                let what = argv.join(" ");
+                push_undo(&c, &host, UndoExec::argv(argv, false, timeout), what)
+            }))
         });
     let c = ctx.clone();
     add!(
@@ -286,11 +287,14 @@ pub fn undo_module(ctx: &Arc<Ctx>) -> Module {
         "shell",
         &["host: Host", "snippet: String", "()"],
         "Like `undo::run`, for a shell snippet.",
-        move |host: Dynamic, snippet: &str| push_undo(
-            &c,
-            &host,
-            UndoExec::shell(snippet.into(), false, timeout),
-            snippet.into()
+        move |nc: NativeCallContext, host: Dynamic, snippet: &str| at(
+            &nc,
+            push_undo(
+                &c,
+                &host,
+                UndoExec::shell(snippet.into(), false, timeout),
+                snippet.into()
+            )
         )
     );
     m

@@ -7,14 +7,15 @@
 //! of host name to result; if any host fails, the failure lists every host's outcome.
 
 use super::{
-    add, argv_of, host_of, hosts_of, output_map, transport_failure, ExecOpts, Failure, RhaiResult,
+    add, argv_of, at, host_of, hosts_of, output_map, transport_failure, ExecOpts, Failure,
+    RhaiResult,
 };
 use crate::context::{Ctx, Effect};
 use crate::error::Kind;
 use crate::inventory::HostInfo;
 use crate::transport::{self, Command, ExecOutput, ExecRequest};
 use futures::stream::{self, StreamExt};
-use rhai::{Array, Dynamic, Map, Module};
+use rhai::{Array, Dynamic, Map, Module, NativeCallContext};
 use std::sync::Arc;
 
 #[derive(Clone, Copy)]
@@ -140,7 +141,7 @@ fn call(ctx: &Ctx, form: Form, target: Dynamic, cmd: Dynamic, opts: Map) -> Rhai
         ));
     };
     let hosts = hosts_of(ctx, &list)?;
-    let outcomes: Vec<(Arc<HostInfo>, Result<Map, Box<rhai::EvalAltResult>>)> = ctx.rt.block_on(
+    let outcomes: Vec<(Arc<HostInfo>, RhaiResult<Map>)> = ctx.rt.block_on(
         stream::iter(hosts.iter().cloned())
             .map(|h| {
                 let (req, opts) = (&req, &opts);
@@ -216,7 +217,10 @@ pub fn module(ctx: &Arc<Ctx>) -> Module {
             form.name,
             &[target, cmd, "options: Map", ret],
             &doc,
-            move |t: Dynamic, cmd: Dynamic, opts: Map| call(&c, form, t, cmd, opts)
+            move |nc: NativeCallContext, t: Dynamic, cmd: Dynamic, opts: Map| at(
+                &nc,
+                call(&c, form, t, cmd, opts)
+            )
         );
         let c = ctx.clone();
         add!(
@@ -224,7 +228,10 @@ pub fn module(ctx: &Arc<Ctx>) -> Module {
             form.name,
             &[target, cmd, ret],
             &doc,
-            move |t: Dynamic, cmd: Dynamic| call(&c, form, t, cmd, Map::new())
+            move |nc: NativeCallContext, t: Dynamic, cmd: Dynamic| at(
+                &nc,
+                call(&c, form, t, cmd, Map::new())
+            )
         );
     }
     m
