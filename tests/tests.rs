@@ -3,8 +3,12 @@
 
 /// CLI: list, show, fork, check, doc; usage errors and diagnostics.
 mod cli;
+/// The lab: started once per test run, shared, serialised where tests change it.
+mod lab_env;
 /// Running runbooks on the Local transport: steps, selection, journal, resume, plan, secrets.
 mod run;
+/// SSH transport and copy against the lab's real sshd hosts.
+mod ssh;
 /// Undo: temporarily, on success, error, SIGINT, and SIGKILL + revert.
 mod undo;
 /// The harness: temp folder, binary, journal readers.

@@ -5,11 +5,14 @@
 //! result becomes a map, and [`Failure`], the value every primitive throws.
 
 pub mod copy;
+pub mod haproxy;
 pub mod haproxy_cfg;
 pub mod interact;
 pub mod inventory;
 pub mod model;
+pub mod patroni;
 pub mod ssh;
+pub mod text;
 
 use crate::context::Ctx;
 use crate::error::Kind;
@@ -222,7 +225,10 @@ pub fn register_all(engine: &mut Engine, ctx: &Arc<Ctx>) {
     model::register(engine, ctx);
     inventory::register(engine);
     interact::register(engine, ctx);
+    text::register(engine);
     engine.register_static_module("ssh", ssh::module(ctx).into());
     engine.register_static_module("copy", copy::module(ctx).into());
+    engine.register_static_module("patroni", patroni::module(ctx).into());
+    engine.register_static_module("haproxy", haproxy::module(ctx).into());
     engine.register_static_module("undo", model::undo_module(ctx).into());
 }

@@ -7,7 +7,7 @@ use crate::inventory::HostInfo;
 use openssh::{KnownHosts, Session, SessionBuilder, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::OnceCell;
+use tokio::sync::Mutex;
 
 /// Connection settings that come from the command line rather than the inventory.
 #[derive(Clone, Debug)]
@@ -29,7 +29,8 @@ impl Default for SshOptions {
 pub struct Ssh {
     host: Arc<HostInfo>,
     options: SshOptions,
-    session: OnceCell<Arc<Session>>,
+    /// The multiplexed connection; replaced when it is found dead (master killed, network lost).
+    session: Mutex<Option<Arc<Session>>>,
 }
 
 impl Ssh {
@@ -37,7 +38,7 @@ impl Ssh {
         Self {
             host,
             options,
-            session: OnceCell::new(),
+            session: Mutex::new(None),
         }
     }
 
@@ -48,46 +49,52 @@ impl Ssh {
         }
     }
 
-    async fn session(&self) -> Result<Arc<Session>, TransportError> {
-        self.session
-            .get_or_try_init(|| async {
-                let h = &self.host;
-                let mut b = SessionBuilder::default();
-                b.known_hosts_check(if self.options.accept_new_host_keys {
-                    KnownHosts::Add
-                } else {
-                    KnownHosts::Strict
-                })
-                .connect_timeout(self.options.connect_timeout)
-                .server_alive_interval(Duration::from_secs(5));
-                if let Some(u) = &h.user {
-                    b.user(u.clone());
-                }
-                if let Some(p) = h.port {
-                    b.port(p);
-                }
-                if let Some(k) = &h.identity_file {
-                    b.keyfile(k);
-                }
-                if let Some(k) = &h.known_hosts_file {
-                    b.user_known_hosts_file(k);
-                }
-                if let Some(c) = &h.ssh_config {
-                    b.config_file(c);
-                }
-                // ssh's ConnectTimeout does not bound a server that accepts TCP and then stalls.
-                let deadline = self.options.connect_timeout + Duration::from_secs(5);
-                match tokio::time::timeout(deadline, b.connect(&h.address)).await {
-                    Ok(Ok(s)) => Ok(Arc::new(s)),
-                    Ok(Err(e)) => Err(self.connect_error(describe_openssh_error(&e))),
-                    Err(_) => Err(self.connect_error(format!(
-                        "no SSH handshake within {} s (host frozen or overloaded?)",
-                        deadline.as_secs()
-                    ))),
-                }
-            })
-            .await
-            .cloned()
+    /// The live session, connecting (or reconnecting, with `fresh`) when needed.
+    async fn session(&self, fresh: bool) -> Result<Arc<Session>, TransportError> {
+        let mut slot = self.session.lock().await;
+        if let Some(s) = slot.as_ref().filter(|_| !fresh) {
+            return Ok(s.clone());
+        }
+        let session = self.connect().await?;
+        *slot = Some(session.clone());
+        Ok(session)
+    }
+
+    async fn connect(&self) -> Result<Arc<Session>, TransportError> {
+        let h = &self.host;
+        let mut b = SessionBuilder::default();
+        b.known_hosts_check(if self.options.accept_new_host_keys {
+            KnownHosts::Add
+        } else {
+            KnownHosts::Strict
+        })
+        .connect_timeout(self.options.connect_timeout)
+        .server_alive_interval(Duration::from_secs(5));
+        if let Some(u) = &h.user {
+            b.user(u.clone());
+        }
+        if let Some(p) = h.port {
+            b.port(p);
+        }
+        if let Some(k) = &h.identity_file {
+            b.keyfile(k);
+        }
+        if let Some(k) = &h.known_hosts_file {
+            b.user_known_hosts_file(k);
+        }
+        if let Some(c) = &h.ssh_config {
+            b.config_file(c);
+        }
+        // ssh's ConnectTimeout does not bound a server that accepts TCP and then stalls.
+        let deadline = self.options.connect_timeout + Duration::from_secs(5);
+        match tokio::time::timeout(deadline, b.connect(&h.address)).await {
+            Ok(Ok(s)) => Ok(Arc::new(s)),
+            Ok(Err(e)) => Err(self.connect_error(describe_openssh_error(&e))),
+            Err(_) => Err(self.connect_error(format!(
+                "no SSH handshake within {} s (host frozen or overloaded?)",
+                deadline.as_secs()
+            ))),
+        }
     }
 }
 
@@ -109,17 +116,31 @@ fn describe_openssh_error(e: &openssh::Error) -> String {
 #[async_trait::async_trait]
 impl Transport for Ssh {
     async fn spawn(&self, line: &str) -> Result<Spawned, TransportError> {
-        let session = self.session().await?;
-        let mut child = Session::to_raw_command(session, line)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .await
-            .map_err(|e| TransportError::Io {
-                host: self.host.describe(),
-                message: describe_openssh_error(&e),
-            })?;
+        let start = |session: Arc<Session>| async move {
+            Session::to_raw_command(session, line)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .await
+        };
+        let session = self.session(false).await?;
+        let mut child = match start(session.clone()).await {
+            Ok(child) => child,
+            // The master connection died (dropped, host rebooted): reconnect once.
+            Err(_) if session.check().await.is_err() => start(self.session(true).await?)
+                .await
+                .map_err(|e| TransportError::Io {
+                    host: self.host.describe(),
+                    message: describe_openssh_error(&e),
+                })?,
+            Err(e) => {
+                return Err(TransportError::Io {
+                    host: self.host.describe(),
+                    message: describe_openssh_error(&e),
+                })
+            }
+        };
         let host = self.host.describe();
         let missing = || TransportError::Io {
             host: host.clone(),

@@ -117,7 +117,8 @@ for n, i in info.items():
     extra = " streaming" if n in streaming else ""
     print(f"{n:<10} patroni    {'up' if i.get('state') == 'running' else 'down':<8} {role}, postgres {i.get('state')}{extra}")
 want = len(members) - 1
-ok = len(leaders) == 1 and len(streaming & (set(members) - set(leaders))) == want
+running = all(i and i.get("state") == "running" for i in info.values())
+ok = running and len(leaders) == 1 and len(streaming & (set(members) - set(leaders))) == want
 summary = f"leader {leaders[0] if len(leaders) == 1 else ','.join(leaders) or 'none'}, {len(streaming)}/{want} replicas streaming"
 print(f"{'cluster':<10} patroni    {'up' if ok else 'down':<8} {summary}")
 sys.exit(0 if ok else 1)
@@ -151,6 +152,32 @@ ensure_cloudify_db() {
   fi
 }
 
+# Wake a member's HA loop now instead of at its next loop_wait (10 s): a PATCH /config that
+# deletes a key that does not exist changes nothing in the DCS, but Patroni wakes its loop on any
+# PATCH. The leader creates the new replicas' replication slots in that loop; until then they
+# cannot stream.
+wake_patroni() {
+  local body='{"lab_wakeup": null}'
+  timeout 2 bash -c '
+    exec 3<>"/dev/tcp/$0/$1" || exit 1
+    printf "PATCH /config HTTP/1.0\r\nContent-Type: application/json\r\nContent-Length: %s\r\n\r\n%s" \
+      "${#2}" "$2" >&3
+    cat <&3 >/dev/null' "${HOST_ADDR[$1]}" "$PATRONI_API_PORT" "$body" 2>/dev/null || true
+}
+
+# Wait (bounded) for one leader and two streaming replicas, nudging the HA loops meanwhile.
+wait_cluster_healthy() {
+  local secs=$1 deadline=$((SECONDS + $1)) next_wake=$((SECONDS + 2)) h
+  until cluster_healthy; do
+    ((SECONDS < deadline)) || return 1
+    if ((SECONDS >= next_wake)); then
+      for h in "${PATRONI_HOSTS[@]}"; do wake_patroni "$h"; done
+      next_wake=$((SECONDS + 2))
+    fi
+    sleep 0.5
+  done
+}
+
 # Start Patroni where it is not running. mgr-1 goes first on a new cluster so that it is the one
 # to bootstrap (and lead); the others then find a leader on their first loop and clone from it
 # at once instead of waiting a loop_wait for the initialize race.
@@ -160,12 +187,14 @@ ensure_cluster() {
     start_patroni mgr-1
     wait_for 60 "mgr-1 to bootstrap and lead" patroni_is_leader mgr-1 ||
       die "Patroni on mgr-1 did not become leader: $(tail -n 5 "$(hostdir mgr-1)/log/patroni.log")"
+    say "patroni: mgr-1 leads (${SECONDS}s)"
   fi
   for h in "${PATRONI_HOSTS[@]}"; do ensure_patroni "$h"; done
-  if ! wait_for 120 "a Patroni leader with 2 streaming replicas" cluster_healthy; then
+  if ! wait_cluster_healthy 120; then
     cluster_health >&2 || true
-    die "the Patroni cluster did not become healthy; logs: $LAB/hosts/mgr-*/log/patroni.log"
+    die "the Patroni cluster did not become healthy in 120s; logs: $LAB/hosts/mgr-*/log/patroni.log"
   fi
+  say "patroni: leader and 2 streaming replicas (${SECONDS}s)"
   ensure_cloudify_db
 }
 

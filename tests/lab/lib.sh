@@ -49,7 +49,23 @@ require_root() {
 take_lock() {
   mkdir -p "$(dirname "$LAB_LOCK")"
   exec 9>"$LAB_LOCK"
-  flock -w "${1:-300}" 9 || die "could not get the lab lock $LAB_LOCK within ${1:-300}s (another up/down/fault running?)"
+  flock -n 9 && return 0
+  say "waiting for the lab lock $LAB_LOCK, held by: $(lock_holders)"
+  flock -w "${1:-300}" 9 || die "could not get the lab lock $LAB_LOCK within ${1:-300}s (held by: $(lock_holders))"
+}
+
+# Who has the lock file open (for the message when we have to wait); not us or our subshells.
+lock_holders() {
+  local fd pid ppid gppid cmd
+  find /proc/[0-9]*/fd -maxdepth 1 -lname "$LAB_LOCK" 2>/dev/null | while read -r fd; do
+    pid=${fd#/proc/}
+    pid=${pid%%/*}
+    ppid=$(proc_ppid "$pid")
+    gppid=$(proc_ppid "$ppid")
+    [[ $$ == "$pid" || $$ == "$ppid" || $$ == "$gppid" ]] && continue
+    cmd=$(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | cut -c1-60) || continue
+    [[ -n $cmd ]] && printf '%s(%s) ' "$pid" "$cmd"
+  done
 }
 
 hostdir() { printf '%s/hosts/%s' "$LAB" "$1"; }
@@ -89,7 +105,7 @@ ns_name_of() {
 # First pid in a pid file, or nothing.
 read_pid() {
   local pid=''
-  [[ -r $1 ]] && read -r pid _ <"$1" 2>/dev/null
+  [[ -r $1 ]] && read -r pid _ 2>/dev/null <"$1"
   [[ $pid =~ ^[0-9]+$ ]] && printf '%s' "$pid"
   return 0
 }
@@ -108,6 +124,14 @@ pid_alive() {
   local st
   st=$(pid_state "$1")
   [[ -n $st && $st != Z && $st != X ]]
+}
+
+proc_ppid() {
+  local stat
+  stat=$(cat "/proc/${1:-0}/stat" 2>/dev/null) || return 0
+  stat=${stat##*) }
+  stat=${stat#* }
+  printf '%s' "${stat%% *}"
 }
 
 pid_stopped() { [[ $(pid_state "$1") == [Tt] ]]; }
@@ -129,7 +153,7 @@ ns_pids() {
 
 proc_comm() {
   local c=''
-  read -r c <"/proc/$1/comm" 2>/dev/null || true
+  read -r c 2>/dev/null <"/proc/$1/comm" || true
   printf '%s' "$c"
 }
 

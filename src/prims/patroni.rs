@@ -1,0 +1,367 @@
+//! `patroni::*`: read and change the Patroni cluster's dynamic configuration (in the DCS) through
+//! the host's `patronictl`, typed, with a deadline on every call, and reversibly.
+//!
+//! The guide's shell lines and their equivalents:
+//! - `patronictl -c /etc/patroni.conf show-config | tee /etc/patroni.conf.bak` → `show_config`, and
+//!   the backup `raise` writes (refusing an empty one, which `--apply` could not restore).
+//! - `edit-config -s ttl=86400 -s retry_timeout=86400 --force` → `edit_config` / `raise`.
+//! - `edit-config --apply /etc/patroni.conf.bak --force` → the undo `raise` pushes, which uses
+//!   `--replace` from the journaled original: `--apply` merges, so a key the edit added would stay.
+//!
+//! Host variables: `patronictl` (default /opt/patroni/bin/patronictl), `patroni_conf`
+//! (/etc/patroni.conf), `patroni_timeout` (seconds, default 30: patronictl retries forever when the
+//! DCS is unreachable), `sudo` (default true).
+
+use super::{add, at, host_of, ssh::exited, transport_failure, usage, Failure, RhaiResult};
+use crate::context::{Ctx, Effect, Mode};
+use crate::error::Kind;
+use crate::inventory::HostInfo;
+use crate::transport::{Command, ExecOutput, ExecRequest};
+use crate::undo::{UndoAction, UndoExec};
+use rhai::{Array, Dynamic, Map, Module, NativeCallContext};
+use std::sync::Arc;
+use std::time::Duration;
+
+struct Patronictl {
+    host: Arc<HostInfo>,
+    bin: String,
+    conf: String,
+    sudo: bool,
+    timeout: Duration,
+}
+
+impl Patronictl {
+    fn of(ctx: &Ctx, host: &Dynamic) -> RhaiResult<Self> {
+        let host = host_of(ctx, host)?;
+        let timeout = host
+            .var_str("patroni_timeout", "30")
+            .parse::<u64>()
+            .unwrap_or(30)
+            .max(1);
+        Ok(Self {
+            bin: host.var_str("patronictl", "/opt/patroni/bin/patronictl"),
+            conf: host.var_str("patroni_conf", "/etc/patroni.conf"),
+            sudo: host.var_str("sudo", "true") != "false",
+            timeout: Duration::from_secs(timeout),
+            host,
+        })
+    }
+
+    fn request(&self, args: &[&str], stdin: Option<String>) -> ExecRequest {
+        let mut argv = vec![self.bin.as_str(), "-c", self.conf.as_str()];
+        argv.extend_from_slice(args);
+        ExecRequest {
+            command: Command::argv(argv),
+            sudo: self.sudo,
+            stdin: stdin.map(String::into_bytes),
+            timeout: self.timeout,
+        }
+    }
+
+    /// Run patronictl; a non-zero exit or a missed deadline is a failure naming what happened.
+    fn run(
+        &self,
+        ctx: &Ctx,
+        args: &[&str],
+        stdin: Option<String>,
+        effect: Effect,
+    ) -> RhaiResult<ExecOutput> {
+        let req = self.request(args, stdin);
+        let out = ctx.exec(&self.host, &req, effect).map_err(|e| {
+            let mut f = transport_failure(&self.host, e);
+            if let rhai::EvalAltResult::ErrorRuntime(v, _) = f.as_mut() {
+                if let Some(mut failure) = v.clone().try_cast::<Failure>() {
+                    failure.message.push_str(
+                        "\n(patronictl retries while the DCS is unreachable: is etcd up?)",
+                    );
+                    *v = Dynamic::from(failure);
+                }
+            }
+            f
+        })?;
+        if out.code != 0 {
+            return Err(exited(ctx, &self.host, &req, &out).into_err());
+        }
+        Ok(out)
+    }
+
+    /// `show-config` as text; refuses an empty or unparsable answer.
+    fn show_raw(&self, ctx: &Ctx) -> RhaiResult<(String, serde_yaml_ng::Mapping)> {
+        let text = self.run(ctx, &["show-config"], None, Effect::Probe)?.stdout;
+        if ctx.mode == Mode::Offline {
+            return Ok((text, serde_yaml_ng::Mapping::new()));
+        }
+        if text.trim().is_empty() {
+            return fail(&self.host, "`patronictl show-config` printed nothing: the cluster has no dynamic configuration in the DCS, so there is nothing to back up or restore; refusing to go on");
+        }
+        match serde_yaml_ng::from_str::<serde_yaml_ng::Value>(&text) {
+            Ok(serde_yaml_ng::Value::Mapping(m)) => Ok((text, m)),
+            Ok(other) => fail(&self.host, format!("`patronictl show-config` did not print a YAML mapping but {other:?}; refusing to go on")),
+            Err(e) => fail(&self.host, format!("`patronictl show-config` printed invalid YAML ({e}); refusing to go on")),
+        }
+    }
+}
+
+fn fail<T>(host: &HostInfo, message: impl Into<String>) -> RhaiResult<T> {
+    Err(Failure::new(
+        Kind::Remote,
+        &host.name,
+        format!("{}: {}", host.describe(), message.into()),
+    )
+    .into_err())
+}
+
+/// YAML as Rhai values (types kept: int, float, bool, string, map, array, null as `()`).
+pub fn yaml_to_dynamic(v: &serde_yaml_ng::Value) -> Dynamic {
+    use serde_yaml_ng::Value as Y;
+    match v {
+        Y::Null => Dynamic::UNIT,
+        Y::Bool(b) => (*b).into(),
+        Y::Number(n) => n
+            .as_i64()
+            .map(Dynamic::from)
+            .or_else(|| n.as_f64().map(Dynamic::from))
+            .unwrap_or(Dynamic::UNIT),
+        Y::String(s) => s.clone().into(),
+        Y::Sequence(s) => Dynamic::from_array(s.iter().map(yaml_to_dynamic).collect()),
+        Y::Mapping(m) => Dynamic::from_map(
+            m.iter()
+                .map(|(k, v)| (yaml_key(k).into(), yaml_to_dynamic(v)))
+                .collect(),
+        ),
+        Y::Tagged(t) => yaml_to_dynamic(&t.value),
+    }
+}
+
+fn yaml_key(k: &serde_yaml_ng::Value) -> String {
+    match k {
+        serde_yaml_ng::Value::String(s) => s.clone(),
+        other => serde_yaml_ng::to_string(other)
+            .unwrap_or_default()
+            .trim()
+            .to_string(),
+    }
+}
+
+/// A Rhai value as the YAML text `patronictl -s key=VALUE` parses back to the same type.
+fn yaml_scalar(v: &Dynamic) -> RhaiResult<String> {
+    if v.is_unit() {
+        return Ok("null".into());
+    }
+    let value = if let Ok(i) = v.as_int() {
+        serde_yaml_ng::Value::from(i)
+    } else if let Ok(f) = v.as_float() {
+        serde_yaml_ng::Value::from(f)
+    } else if let Ok(b) = v.as_bool() {
+        serde_yaml_ng::Value::from(b)
+    } else if v.is_string() {
+        serde_yaml_ng::Value::from(v.to_string())
+    } else if let Some(a) = v.clone().try_cast::<Array>() {
+        let items: RhaiResult<Vec<String>> = a.iter().map(yaml_scalar).collect();
+        return Ok(format!("[{}]", items?.join(", ")));
+    } else {
+        return usage(format!(
+            "cannot write a {} into the Patroni config",
+            v.type_name()
+        ));
+    };
+    Ok(serde_yaml_ng::to_string(&value)
+        .map_err(|e| Failure::new(Kind::Usage, "", e.to_string()).into_err())?
+        .trim()
+        .to_string())
+}
+
+/// Flatten `#{ postgresql: #{ parameters: #{ x: 1 } } }` into `postgresql.parameters.x=1` settings.
+fn flatten(prefix: &str, map: &Map, out: &mut Vec<(String, Dynamic)>) {
+    for (k, v) in map {
+        let key = if prefix.is_empty() {
+            k.to_string()
+        } else {
+            format!("{prefix}.{k}")
+        };
+        match v.clone().try_cast::<Map>() {
+            Some(inner) if !inner.is_empty() => flatten(&key, &inner, out),
+            _ => out.push((key, v.clone())),
+        }
+    }
+}
+
+fn lookup<'a>(m: &'a serde_yaml_ng::Mapping, dotted: &str) -> Option<&'a serde_yaml_ng::Value> {
+    let mut parts = dotted.split('.');
+    let mut cur = m.get(parts.next()?)?;
+    for p in parts {
+        cur = cur.as_mapping()?.get(p)?;
+    }
+    Some(cur)
+}
+
+fn show_value(v: Option<&serde_yaml_ng::Value>) -> String {
+    v.map(|v| {
+        serde_yaml_ng::to_string(v)
+            .unwrap_or_default()
+            .trim()
+            .to_string()
+    })
+    .unwrap_or_else(|| "(unset)".into())
+}
+
+fn edit_args(settings: &[(String, Dynamic)]) -> RhaiResult<Vec<String>> {
+    let mut args = vec!["edit-config".to_string()];
+    for (k, v) in settings {
+        args.push("-s".into());
+        args.push(format!("{k}={}", yaml_scalar(v)?));
+    }
+    args.push("--force".into());
+    Ok(args)
+}
+
+fn edit_config(ctx: &Ctx, host: &Dynamic, changes: &Map) -> RhaiResult<()> {
+    let p = Patronictl::of(ctx, host)?;
+    let mut settings = Vec::new();
+    flatten("", changes, &mut settings);
+    if settings.is_empty() {
+        return usage("patroni::edit_config needs at least one key to set");
+    }
+    let args = edit_args(&settings)?;
+    let out = p.run(
+        ctx,
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+        None,
+        Effect::Mutation,
+    )?;
+    if ctx.mode == Mode::Run
+        && !out.stdout.contains("Configuration changed")
+        && !out.stdout.contains("Not changed")
+    {
+        ctx.say(&format!(
+            "{}: patronictl edit-config said: {}",
+            p.host.name,
+            out.stdout.trim()
+        ));
+    }
+    Ok(())
+}
+
+fn apply_config(ctx: &Ctx, host: &Dynamic, file: &str) -> RhaiResult<()> {
+    let p = Patronictl::of(ctx, host)?;
+    // `--apply` of a missing or empty file dies with a traceback: check it first.
+    let check = ExecRequest {
+        command: Command::argv(["test", "-s", file]),
+        sudo: p.sudo,
+        stdin: None,
+        timeout: p.timeout,
+    };
+    let out = ctx
+        .exec(&p.host, &check, Effect::Probe)
+        .map_err(|e| transport_failure(&p.host, e))?;
+    if ctx.mode != Mode::Offline && out.code != 0 {
+        return fail(
+            &p.host,
+            format!(
+                "{file} is missing or empty; `edit-config --apply` would fail and change nothing"
+            ),
+        );
+    }
+    p.run(
+        ctx,
+        &["edit-config", "--apply", file, "--force"],
+        None,
+        Effect::Mutation,
+    )
+    .map(|_| ())
+}
+
+/// Back up, push the exact-restore undo, then edit: the guide's step 5 for Patroni.
+fn raise(ctx: &Ctx, host: &Dynamic, changes: &Map) -> RhaiResult<Map> {
+    let p = Patronictl::of(ctx, host)?;
+    let mut settings = Vec::new();
+    flatten("", changes, &mut settings);
+    if settings.is_empty() {
+        return usage("patroni::raise needs at least one key to set, e.g. #{ ttl: 86400, retry_timeout: 86400 }");
+    }
+    let (original, parsed) = p.show_raw(ctx)?;
+    let mut report = Map::new();
+    for (k, v) in &settings {
+        let old = show_value(lookup(&parsed, k));
+        if ctx.mode != Mode::Run {
+            ctx.show_planned(&p.host.name, &format!("patroni {k}: {old} → {v}"));
+        }
+        report.insert(k.as_str().into(), Dynamic::from(format!("{old} → {v}")));
+    }
+    // The backup the guide keeps on the host, and (below) the same text in the journal's undo.
+    let backup = format!("{}.bak", p.conf);
+    let write_backup = ExecRequest {
+        command: Command::argv([
+            "sh",
+            "-c",
+            "umask 077 && cat > \"$1\"",
+            "runbook-backup",
+            backup.as_str(),
+        ]),
+        sudo: p.sudo,
+        stdin: Some(original.clone().into_bytes()),
+        timeout: p.timeout,
+    };
+    let out = ctx
+        .exec(&p.host, &write_backup, Effect::Mutation)
+        .map_err(|e| transport_failure(&p.host, e))?;
+    if out.code != 0 {
+        return Err(exited(ctx, &p.host, &write_backup, &out).into_err());
+    }
+    let mut argv = vec![p.bin.clone(), "-c".into(), p.conf.clone()];
+    argv.extend(["edit-config", "--replace", "-", "--force"].map(String::from));
+    let undo = UndoExec::argv(argv, p.sudo, p.timeout).with_stdin(original);
+    let keys: Vec<_> = settings.iter().map(|(k, _)| k.as_str()).collect();
+    ctx.push_undo(
+        &format!(
+            "{}: restore the Patroni config ({} back to the original)",
+            p.host.name,
+            keys.join(", ")
+        ),
+        UndoAction {
+            host: p.host.name.clone(),
+            commands: vec![undo],
+        },
+    )
+    .map_err(|e| Failure::new(Kind::Usage, &p.host.name, e.message).into_err())?;
+    let args = edit_args(&settings)?;
+    p.run(
+        ctx,
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+        None,
+        Effect::Mutation,
+    )?;
+    Ok(report)
+}
+
+pub fn module(ctx: &Arc<Ctx>) -> Module {
+    let mut m = Module::new();
+    let c = ctx.clone();
+    add!(
+        &mut m,
+        "show_config",
+        &["host: Host", "Map"],
+        "The cluster's dynamic configuration (`patronictl show-config`), parsed: a probe.",
+        move |nc: NativeCallContext, host: Dynamic| -> RhaiResult<Map> {
+            at(
+                &nc,
+                Patronictl::of(&c, &host)
+                    .and_then(|p| p.show_raw(&c))
+                    .map(|(_, m)| yaml_to_dynamic(&serde_yaml_ng::Value::Mapping(m)).cast::<Map>()),
+            )
+        }
+    );
+    let c = ctx.clone();
+    add!(&mut m, "edit_config", &["host: Host", "changes: Map", "()"],
+        "Set keys (`edit-config -s key=value --force`); nested maps become dotted keys, types are kept,\n`()` deletes a key. Not undone by itself: see `patroni::raise`.",
+        move |nc: NativeCallContext, host: Dynamic, changes: Map| at(&nc, edit_config(&c, &host, &changes)));
+    let c = ctx.clone();
+    add!(&mut m, "apply_config", &["host: Host", "file: String", "()"],
+        "Merge a YAML file on the host into the config (`edit-config --apply FILE --force`);\nrefuses a missing or empty file.",
+        move |nc: NativeCallContext, host: Dynamic, file: &str| at(&nc, apply_config(&c, &host, file)));
+    let c = ctx.clone();
+    add!(&mut m, "raise", &["host: Host", "changes: Map", "Map"],
+        "Temporarily set keys: back up `show-config` (on the host as <patroni_conf>.bak, and in the\njournal), refuse an empty backup, push the undo that restores the original exactly\n(`--replace`, so keys the edit added go away), then edit. Returns #{ key: \"old → new\" }.",
+        move |nc: NativeCallContext, host: Dynamic, changes: Map| at(&nc, raise(&c, &host, &changes)));
+    m
+}

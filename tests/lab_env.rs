@@ -1,0 +1,107 @@
+//! The lab, as tests use it: started once per test run (`tests/lab/up` is idempotent), never
+//! skipped — a test that needs the lab fails when it cannot start. Tests that change shared lab
+//! state (faults, configs, services) hold [`exclusive`] and put back what they changed.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::{Mutex, MutexGuard, OnceLock};
+
+pub struct Lab {
+    pub dir: PathBuf,
+    pub inventory: PathBuf,
+}
+
+fn script(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/lab")
+        .join(name)
+}
+
+/// The running lab; starts it on first use.
+pub fn lab() -> &'static Lab {
+    static LAB: OnceLock<Lab> = OnceLock::new();
+    LAB.get_or_init(|| {
+        let out = Command::new(script("up"))
+            .output()
+            .expect("run tests/lab/up");
+        assert!(
+            out.status.success(),
+            "the lab did not start (tests need it; run as root):\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let dir = PathBuf::from(
+            std::env::var("RUNBOOK_LAB_DIR").unwrap_or_else(|_| "/tmp/runbook-lab".into()),
+        );
+        Lab {
+            inventory: dir.join("inventory.toml"),
+            dir,
+        }
+    })
+}
+
+/// Serialise tests that change lab state.
+pub fn exclusive() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Lab {
+    pub fn inventory(&self) -> &str {
+        self.inventory.to_str().expect("utf-8 path")
+    }
+
+    /// Run a command as root inside a host (tests/lab/exec): stdout, or a panic with stderr.
+    pub fn exec(&self, host: &str, argv: &[&str]) -> String {
+        let out = Command::new(script("exec"))
+            .arg(host)
+            .args(argv)
+            .output()
+            .expect("tests/lab/exec");
+        assert!(
+            out.status.success(),
+            "lab exec {host} {argv:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Exit code of a command inside a host.
+    pub fn exec_status(&self, host: &str, argv: &[&str]) -> i32 {
+        Command::new(script("exec"))
+            .arg(host)
+            .args(argv)
+            .output()
+            .expect("tests/lab/exec")
+            .status
+            .code()
+            .unwrap_or(-1)
+    }
+
+    /// Flip a fault switch (tests/lab/fault HOST ACTION).
+    pub fn fault(&self, host: &str, action: &str) {
+        let out = Command::new(script("fault"))
+            .args([host, action])
+            .output()
+            .expect("tests/lab/fault");
+        assert!(
+            out.status.success(),
+            "lab fault {host} {action}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+/// Undo a fault when the test ends, even when it panics.
+pub struct Restore {
+    pub host: &'static str,
+    pub action: &'static str,
+}
+
+impl Drop for Restore {
+    fn drop(&mut self) {
+        let _ = Command::new(script("fault"))
+            .args([self.host, self.action])
+            .output();
+    }
+}
