@@ -292,6 +292,7 @@ impl Ctx {
         let pending = lock(&self.undo).push(description.to_string(), action.clone());
         self.record(Event::UndoPush {
             id: pending.id,
+            step: self.current_step(),
             host: action.host.clone(),
             description: description.to_string(),
             action,
@@ -300,8 +301,8 @@ impl Ctx {
     }
 
     /// Run compensations (newest first), each to the end even if Ctrl-C was pressed; returns the
-    /// first failure after trying them all.
-    pub fn run_undo(&self, pending: Vec<Pending>) -> Result<()> {
+    /// first failure after trying them all. `after_failure`: their scope failed or was interrupted.
+    pub fn run_undo(&self, pending: Vec<Pending>, after_failure: bool) -> Result<()> {
         let mut failures = Vec::new();
         for p in pending {
             self.say(&format!("↺ undo: {}", p.description));
@@ -311,6 +312,7 @@ impl Ctx {
                 id: p.id,
                 ok: outcome.is_ok(),
                 error: error.clone(),
+                after_failure,
             })?;
             if let Some(e) = error {
                 self.say(&format!("✗ undo failed: {}: {e}", p.description));

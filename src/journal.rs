@@ -64,6 +64,9 @@ pub enum Event {
     },
     UndoPush {
         id: u64,
+        /// The step that pushed it: when a failure undoes it, that step is no longer finished.
+        #[serde(default)]
+        step: Option<String>,
         host: String,
         description: String,
         action: UndoAction,
@@ -72,6 +75,9 @@ pub enum Event {
         id: u64,
         ok: bool,
         error: Option<String>,
+        /// Run because its scope failed or was interrupted (not because the work was done).
+        #[serde(default)]
+        after_failure: bool,
     },
     RunEnd {
         ok: bool,
@@ -291,6 +297,10 @@ pub fn write_private(path: &Path, text: &str) -> Result<()> {
 }
 
 /// What a journal says about a run: finished steps, and undo pushed but never popped.
+///
+/// A step whose temporary changes were undone because their scope failed (or by `revert` after a
+/// crash) is not finished: its effect is gone, so `resume` runs it again — e.g. the timeouts are
+/// raised again before the restore is retried.
 #[derive(Debug, Default)]
 pub struct Replay {
     pub finished_steps: Vec<String>,
@@ -302,6 +312,7 @@ pub struct Replay {
 
 pub fn replay(records: &[Record]) -> Replay {
     let mut r = Replay::default();
+    let mut pushed_by: std::collections::HashMap<u64, String> = std::collections::HashMap::new();
     for rec in records {
         match &rec.event {
             Event::StepEnd { step, ok: true, .. } if !r.finished_steps.contains(step) => {
@@ -309,15 +320,29 @@ pub fn replay(records: &[Record]) -> Replay {
             }
             Event::UndoPush {
                 id,
+                step,
                 description,
                 action,
                 ..
             } => {
+                if let Some(step) = step {
+                    pushed_by.insert(*id, step.clone());
+                }
                 r.pending_undo
                     .push((*id, description.clone(), action.clone()));
                 r.next_undo_id = r.next_undo_id.max(id + 1);
             }
-            Event::UndoPop { id, ok: true, .. } => r.pending_undo.retain(|(p, _, _)| p != id),
+            Event::UndoPop {
+                id,
+                ok: true,
+                after_failure,
+                ..
+            } => {
+                r.pending_undo.retain(|(p, _, _)| p != id);
+                if let Some(step) = pushed_by.get(id).filter(|_| *after_failure) {
+                    r.finished_steps.retain(|s| s != step);
+                }
+            }
             Event::RunEnd { ok, .. } => r.ended_ok = *ok,
             _ => {}
         }

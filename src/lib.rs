@@ -23,6 +23,13 @@ use clap::Parser;
 /// Parse the command line, run the command, print any error as a diagnostic; the exit code.
 pub fn run_cli() -> i32 {
     let cli = cli::Cli::parse();
+    // Diagnostics wrap at the terminal's width, or 120 columns when stderr is not a terminal
+    // (miette's 80 would fold long host and command names in logs).
+    if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        let _ = miette::set_hook(Box::new(|_| {
+            Box::new(miette::MietteHandlerOpts::new().width(120).build())
+        }));
+    }
     match cli::dispatch(cli) {
         Ok(()) => error::exit::OK,
         Err(e) => {

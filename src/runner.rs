@@ -200,7 +200,7 @@ fn execute(ctx: &Arc<Ctx>, script: &Script, run: &RunDir, id: &str) -> Result<()
     install_signals(ctx);
     let result = script.run(ctx);
     let pending = ctx.undo.lock().unwrap_or_else(|e| e.into_inner()).close(0);
-    let undo = ctx.run_undo(pending);
+    let undo = ctx.run_undo(pending, result.is_err());
     let result = match (result, undo) {
         (Ok(()), Ok(())) => Ok(()),
         (Err(e), Ok(())) => Err(e),
@@ -318,7 +318,7 @@ fn revert_pending(ctx: &Ctx, replay: &journal::Replay) -> Result<()> {
             action: action.clone(),
         })
         .collect();
-    ctx.run_undo(pending)
+    ctx.run_undo(pending, true)
 }
 
 /// `runbook resume`: pending undo first, then the steps that did not finish.

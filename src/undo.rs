@@ -132,6 +132,14 @@ impl UndoStack {
         out
     }
 
+    /// Take the innermost scope's actions (newest first), leaving the scope open: `undo::now()`.
+    pub fn take_innermost(&mut self) -> Vec<Pending> {
+        self.scopes
+            .last_mut()
+            .map(|s| s.drain(..).rev().collect())
+            .unwrap_or_default()
+    }
+
     /// Everything pending, newest first, without running it (for `:undo` and the run's end).
     pub fn pending(&self) -> Vec<Pending> {
         self.scopes.iter().flatten().rev().cloned().collect()

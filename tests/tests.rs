@@ -9,6 +9,8 @@ mod lab_env;
 mod run;
 /// SSH transport and copy against the lab's real sshd hosts.
 mod ssh;
+/// Patroni and HAProxy primitives against the lab's real etcd, Patroni and HAProxy.
+mod timeouts;
 /// Undo: temporarily, on success, error, SIGINT, and SIGKILL + revert.
 mod undo;
 /// The harness: temp folder, binary, journal readers.

@@ -151,3 +151,49 @@ fn resume_after_sigkill_reverts_first_then_reruns_the_step() {
     assert_eq!(events(&j, "undo_push").len(), 2);
     assert_eq!(events(&j, "undo_pop").len(), 2);
 }
+
+#[test]
+fn a_step_whose_changes_a_failure_undid_runs_again_on_resume() {
+    let rb = Rb::new();
+    let (log, flag) = (
+        rb.path("log.txt").display().to_string(),
+        rb.path("fail").display().to_string(),
+    );
+    rb.write("fail", "");
+    rb.write(
+        "window.rhai",
+        &format!(
+            r#"//! A temporary window across steps.
+temporarily(|| {{
+    step("raise", "Raise", || {{
+        ssh::shell("alpha", "echo raise >> {log}");
+        undo::shell("alpha", "echo revert >> {log}");
+    }});
+    step("work", "Work that needs the raise", || {{
+        ssh::shell("alpha", "echo work >> {log}; test ! -e {flag}");
+    }});
+    step("lower", "Revert now that the work is done", || {{ undo::now(); }});
+}});
+step("after", "After the window", || {{ ssh::shell("alpha", "echo after >> {log}"); }});
+"#
+        ),
+    );
+    rb.run(&["run", "window.rhai", "-i", "local.toml"]).code(1);
+    assert_eq!(
+        rb.read("log.txt"),
+        "raise\nwork\nrevert\n",
+        "the failure reverted the raise"
+    );
+    std::fs::remove_file(rb.path("fail")).ok();
+    rb.run(&["resume"]).code(0);
+    assert_eq!(
+        rb.read("log.txt"),
+        "raise\nwork\nrevert\nraise\nwork\nrevert\nafter\n",
+        "resume raised again before retrying the work, then reverted once"
+    );
+    rb.run(&["resume"]).code(0);
+    assert!(
+        rb.read("log.txt").ends_with("after\n") && rb.read("log.txt").matches("raise").count() == 2,
+        "a finished run changes nothing"
+    );
+}

@@ -178,7 +178,8 @@ fn temporarily(ctx: &Ctx, call: &NativeCallContext, body: FnPtr) -> RhaiResult<D
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .close(depth);
-    match (r, ctx.run_undo(pending)) {
+    let undone = ctx.run_undo(pending, r.is_err());
+    match (r, undone) {
         (r, Ok(())) => r,
         (Ok(_), Err(e)) => fail_undo(e.message),
         (Err(original), Err(e)) => fail_undo(format!(
@@ -256,9 +257,16 @@ pub fn register(engine: &mut Engine, ctx: &Arc<Ctx>) {
     engine.register_global_module(m.into());
 }
 
-/// `undo::run/sudo/shell`: push a compensation onto the innermost undo scope.
+/// `undo::run/sudo/shell`: push a compensation onto the innermost undo scope; `undo::now`.
 pub fn undo_module(ctx: &Arc<Ctx>) -> Module {
     let mut m = Module::new();
+    let c = ctx.clone();
+    add!(&mut m, "now", &["()"],
+        "Undo the innermost scope's temporary changes now (newest first), because the work that\nneeded them is done — e.g. revert the timeouts once the restore finished. The scope stays open.",
+        move |nc: NativeCallContext| -> RhaiResult<()> {
+            let pending = c.undo.lock().unwrap_or_else(|e| e.into_inner()).take_innermost();
+            at(&nc, c.run_undo(pending, false).map_err(|e| Failure::new(Kind::Undo, "", e.message).into_err()))
+        });
     let timeout = ctx.settings.default_timeout;
     let c = ctx.clone();
     add!(&mut m, "run", &["host: Host", "argv: Array", "()"],
