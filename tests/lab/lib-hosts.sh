@@ -56,10 +56,16 @@ ensure_mount_points() {
     [[ $p == /etc ]] && continue
     mkdir -p "$p"
   done
+  return 0
+}
+
+# Checked before anything is created: the state dir must stay visible inside the hosts.
+check_lab_dir() {
+  local p
   for p in "${HOST_MOUNTED_PATHS[@]}"; do
     [[ $LAB/ == "$p"/* ]] && die "RUNBOOK_LAB_DIR=$LAB is below $p, which every lab host mounts over; pick another dir"
   done
-  return 0
+  [[ $LAB != / ]] || die "RUNBOOK_LAB_DIR must not be /"
 }
 
 # Per-host state dir: what ns-setup.sh mounts, the host key, sshd_config. Cold start only.
@@ -178,6 +184,7 @@ ns_sshd_pids() {
 # The listener answers with its banner: a stopped (frozen) sshd accepts TCP but says nothing.
 ssh_banner_ok() {
   local got
+  # shellcheck disable=SC2016 # expanded by the inner bash
   got=$(timeout 2 bash -c 'exec 3<>"/dev/tcp/$0/$1" && head -c 4 <&3' "$1" "$2" 2>/dev/null) || return 1
   [[ $got == SSH- ]]
 }
@@ -185,8 +192,8 @@ ssh_banner_ok() {
 start_sshd() {
   local name=$1 addr=$2 port=$3 h
   h=$(hostdir "$name")
-  in_host "$name" /usr/sbin/sshd -f "$h/sshd_config" -E "$h/log/sshd.log" </dev/null >>"$h/log/sshd.log" 2>&1 ||
-    die "sshd of $name failed to start: $(tail -n 5 "$h/log/sshd.log")"
+  in_host "$name" /usr/sbin/sshd -f "$h/sshd_config" -E "$h/log/sshd.log" </dev/null >>"$h/log/sshd-start.log" 2>&1 ||
+    die "sshd of $name failed to start: $(tail -n 5 "$h/log/sshd-start.log" "$h/log/sshd.log")"
   wait_for 10 "sshd of $name on $addr:$port" ssh_banner_ok "$addr" "$port" ||
     die "sshd of $name does not answer on $addr:$port (see $h/log/sshd.log)"
 }

@@ -158,6 +158,7 @@ ensure_cloudify_db() {
 # cannot stream.
 wake_patroni() {
   local body='{"lab_wakeup": null}'
+  # shellcheck disable=SC2016 # expanded by the inner bash
   timeout 2 bash -c '
     exec 3<>"/dev/tcp/$0/$1" || exit 1
     printf "PATCH /config HTTP/1.0\r\nContent-Type: application/json\r\nContent-Length: %s\r\n\r\n%s" \
@@ -167,7 +168,7 @@ wake_patroni() {
 
 # Wait (bounded) for one leader and two streaming replicas, nudging the HA loops meanwhile.
 wait_cluster_healthy() {
-  local secs=$1 deadline=$((SECONDS + $1)) next_wake=$((SECONDS + 2)) h
+  local deadline=$((SECONDS + $1)) next_wake=$((SECONDS + 2)) h
   until cluster_healthy; do
     ((SECONDS < deadline)) || return 1
     if ((SECONDS >= next_wake)); then

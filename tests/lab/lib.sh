@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034 # the names defined here are used by the sourcing scripts
 # Shared helpers for the runbook test lab: names, addresses, paths, process helpers.
 # Sourced by up, down, status, exec and fault; the service-specific parts live in
 # lib-hosts.sh (namespaces, sshd, keys, inventory) and lib-services.sh (etcd, Patroni, HAProxy).
@@ -50,11 +50,12 @@ take_lock() {
   mkdir -p "$(dirname "$LAB_LOCK")"
   exec 9>"$LAB_LOCK"
   flock -n 9 && return 0
-  say "waiting for the lab lock $LAB_LOCK, held by: $(lock_holders)"
-  flock -w "${1:-300}" 9 || die "could not get the lab lock $LAB_LOCK within ${1:-300}s (held by: $(lock_holders))"
+  say "waiting for the lab lock $LAB_LOCK (in use by: $(lock_holders))"
+  flock -w "${1:-300}" 9 || die "could not get the lab lock $LAB_LOCK within ${1:-300}s (in use by: $(lock_holders))"
 }
 
-# Who has the lock file open (for the message when we have to wait); not us or our subshells.
+# Which lab scripts have the lock file open (for the message when we have to wait): the holder
+# and other waiters, one entry per command line, not us or our subshells.
 lock_holders() {
   local fd pid ppid gppid cmd
   find /proc/[0-9]*/fd -maxdepth 1 -lname "$LAB_LOCK" 2>/dev/null | while read -r fd; do
@@ -64,8 +65,20 @@ lock_holders() {
     gppid=$(proc_ppid "$ppid")
     [[ $$ == "$pid" || $$ == "$ppid" || $$ == "$gppid" ]] && continue
     cmd=$(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | cut -c1-60) || continue
-    [[ -n $cmd ]] && printf '%s(%s) ' "$pid" "$cmd"
-  done
+    # Only the lab scripts, not the helper commands their subshells run.
+    [[ $cmd =~ (^|/)(up|down|fault)( |$) ]] && printf '%s (pid %s)\n' "${cmd% }" "$pid"
+  done | sort -u -t'(' -k1,1 | paste -sd ';' -
+}
+
+# Pid files and namespace ids from before a reboot name other processes now (/tmp is on disk
+# here): forget them, so nothing kills a stranger that happens to have an old lab pid.
+forget_stale_lab() {
+  local boot
+  [[ -r $LAB/boot_id ]] || return 0
+  read -r boot </proc/sys/kernel/random/boot_id
+  [[ $(<"$LAB/boot_id") == "$boot" ]] && return 0
+  rm -f "$LAB/etcd.pid" "$LAB"/hosts/*/{holder.pid,mntns,patroni.pid,ready} "$LAB"/hosts/*/run/*.pid
+  cp /proc/sys/kernel/random/boot_id "$LAB/boot_id"
 }
 
 hostdir() { printf '%s/hosts/%s' "$LAB" "$1"; }
@@ -87,10 +100,14 @@ fanout_addr() {
 is_fanout_host() { [[ $1 =~ ^fan-[0-9]{3,}$ ]]; }
 is_core_host() { [[ -n ${HOST_ADDR[$1]:-} ]]; }
 
-# The namespace a host lives in: core hosts have their own, all fan-NNN share "fanout".
+# The namespace a host lives in: core hosts have their own, all fan-NNN share "fanout" (which is
+# also accepted as a name).
 ns_name_of() {
   if is_core_host "$1"; then
     printf '%s' "$1"
+  elif [[ $1 == fanout ]]; then
+    (($(fanout_count) > 0)) || die "the lab has no extra hosts (up --extra-hosts N)"
+    printf 'fanout'
   elif is_fanout_host "$1"; then
     local n=$((10#${1#fan-}))
     ((n >= 1 && n <= $(fanout_count))) || die "unknown host $1: the lab has $(fanout_count) extra hosts (up --extra-hosts N)"
@@ -203,6 +220,7 @@ wait_for() {
 # Raw HTTP GET with bash's /dev/tcp (no curl needed, ~ms): prints the body, fails on no answer.
 http_get() {
   local host=$1 port=$2 path=$3
+  # shellcheck disable=SC2016 # expanded by the inner bash
   timeout 2 bash -c '
     exec 3<>"/dev/tcp/$0/$1" || exit 1
     printf "GET %s HTTP/1.0\r\nHost: %s\r\n\r\n" "$2" "$0" >&3
@@ -210,6 +228,7 @@ http_get() {
 }
 
 # True when something accepts TCP connections on host:port.
+# shellcheck disable=SC2016 # expanded by the inner bash
 tcp_open() { timeout 1 bash -c 'exec 3<>"/dev/tcp/$0/$1"' "$1" "$2" 2>/dev/null; }
 
 # Write a file only when its content changes, so a repeated `up` leaves mtimes alone.
