@@ -90,7 +90,7 @@ impl HostInfo {
                     .as_deref()
                     .map(|u| format!("{u}@"))
                     .unwrap_or_default();
-                let port = self.port.map(|p| format!(":{p}")).unwrap_or_default();
+                let port = self.port.filter(|p| *p != 22).map(|p| format!(":{p}")).unwrap_or_default();
                 format!("{} ({user}{}{port})", self.name, self.address)
             }
         }

@@ -28,7 +28,7 @@ fn etcd_config() -> serde_json::Value {
 /// A runbook step that signals `ready` on HOST, then blocks until the test creates `go`.
 fn handshake(host: &str) -> String {
     format!(
-        r#"ssh::run("{host}", ["sh", "-c", "touch /tmp/rb-ready; i=0; while [ ! -e /tmp/rb-go ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done; rm -f /tmp/rb-go /tmp/rb-ready"], #{{ timeout: 90 }});"#
+        r#"ssh::run("{host}", ["sh", "-c", "touch /tmp/rb-ready; i=0; while [ ! -e /tmp/rb-go ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done"], #{{ timeout: 90 }});"#
     )
 }
 
@@ -52,12 +52,18 @@ fn release(lab: &Lab, host: &str) {
     lab.exec(host, &["touch", "/tmp/rb-go"]);
 }
 
+/// Remove the handshake files (root made rb-go; the sticky /tmp keeps rbops from removing it).
+fn handshake_done(lab: &Lab, host: &str) {
+    lab.exec(host, &["rm", "-f", "/tmp/rb-go", "/tmp/rb-ready"]);
+}
+
 #[test]
 fn patroni_raise_then_undo_restores_the_original_config_exactly() {
     let lab = lab();
     let _serial = exclusive();
     // A site's own ttl, not the defaults, so the revert must really restore what was there.
     patronictl(lab, &["edit-config", "-s", "ttl=45", "--force"]);
+    let _reset = ResetTtl(lab);
     let original = patronictl(lab, &["show-config"]);
     assert!(original.contains("ttl: 45"));
     let rb = Rb::new();
@@ -86,6 +92,7 @@ step("raise", "Raise and wait", || {{
     let dcs = etcd_config();
     release(lab, "mgr-1");
     let out = child.wait_with_output().expect("wait");
+    handshake_done(lab, "mgr-1");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(
@@ -119,7 +126,15 @@ step("raise", "Raise and wait", || {{
             .contains("ttl: 45"),
         "the journal holds the backup"
     );
-    patronictl(lab, &["edit-config", "-s", "ttl=30", "--force"]);
+}
+
+/// Put the lab's ttl back even when the test fails.
+struct ResetTtl(&'static Lab);
+
+impl Drop for ResetTtl {
+    fn drop(&mut self) {
+        patronictl(self.0, &["edit-config", "-s", "ttl=30", "--force"]);
+    }
 }
 
 #[test]
@@ -150,15 +165,24 @@ fn patroni_failures_are_clear_and_leave_the_config_in_place() {
         r.stderr
     );
 
-    // A value Patroni rejects
+    // An edit that would change a key's type (Patroni 3.0 would store it) is refused before it is made.
     rb.write("bad.rhai", "//! Bad.\nstep(\"bad\", \"d\", || { patroni::edit_config(\"mgr-1\", #{ loop_wait: \"soon\" }); });\n");
     let r = rb.run(&["run", "bad.rhai", "-i", lab.inventory()]);
+    r.code(2);
+    assert!(r.stderr.contains("`loop_wait` is an integer"), "{}", r.stderr);
+    rb.write("section.rhai", "//! Bad.\nstep(\"bad\", \"d\", || { patroni::raise(\"mgr-1\", #{ postgresql: 5 }); });\n");
+    let r = rb.run(&["run", "section.rhai", "-i", lab.inventory()]);
+    r.code(2);
+    assert!(r.stderr.contains("`postgresql` is a mapping"), "{}", r.stderr);
+    assert_eq!(patronictl(lab, &["show-config"]), before);
+
+    // A file patronictl itself rejects.
+    lab.exec("mgr-1", &["sh", "-c", "printf 'ttl: [1\\n' > /tmp/bad-patroni.yaml"]);
+    rb.write("apply.rhai", "//! Apply.\nstep(\"apply\", \"d\", || { patroni::apply_config(\"mgr-1\", \"/tmp/bad-patroni.yaml\"); });\n");
+    let r = rb.run(&["run", "apply.rhai", "-i", lab.inventory()]);
     r.code(1);
-    assert!(
-        r.stderr.contains("edit-config -s loop_wait=soon"),
-        "{}",
-        r.stderr
-    );
+    assert!(r.stderr.contains("edit-config --apply /tmp/bad-patroni.yaml --force` exited with 1"), "{}", r.stderr);
+    assert!(r.stderr.contains("while parsing a flow sequence"), "patronictl's own message: {}", r.stderr);
     assert_eq!(patronictl(lab, &["show-config"]), before);
 
     // etcd unreachable: patronictl would retry forever; the deadline ends it.
@@ -248,6 +272,7 @@ step("raise", "Raise and wait", || {{
     let survived = survives_idle(Duration::from_secs(6));
     release(lab, "mgr-1");
     let out = child.wait_with_output().expect("wait");
+    handshake_done(lab, "mgr-1");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(survived, "with 1440m an idle connection survives 6 s");

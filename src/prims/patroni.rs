@@ -111,38 +111,6 @@ fn fail<T>(host: &HostInfo, message: impl Into<String>) -> RhaiResult<T> {
     .into_err())
 }
 
-/// YAML as Rhai values (types kept: int, float, bool, string, map, array, null as `()`).
-pub fn yaml_to_dynamic(v: &serde_yaml_ng::Value) -> Dynamic {
-    use serde_yaml_ng::Value as Y;
-    match v {
-        Y::Null => Dynamic::UNIT,
-        Y::Bool(b) => (*b).into(),
-        Y::Number(n) => n
-            .as_i64()
-            .map(Dynamic::from)
-            .or_else(|| n.as_f64().map(Dynamic::from))
-            .unwrap_or(Dynamic::UNIT),
-        Y::String(s) => s.clone().into(),
-        Y::Sequence(s) => Dynamic::from_array(s.iter().map(yaml_to_dynamic).collect()),
-        Y::Mapping(m) => Dynamic::from_map(
-            m.iter()
-                .map(|(k, v)| (yaml_key(k).into(), yaml_to_dynamic(v)))
-                .collect(),
-        ),
-        Y::Tagged(t) => yaml_to_dynamic(&t.value),
-    }
-}
-
-fn yaml_key(k: &serde_yaml_ng::Value) -> String {
-    match k {
-        serde_yaml_ng::Value::String(s) => s.clone(),
-        other => serde_yaml_ng::to_string(other)
-            .unwrap_or_default()
-            .trim()
-            .to_string(),
-    }
-}
-
 /// A Rhai value as the YAML text `patronictl -s key=VALUE` parses back to the same type.
 fn yaml_scalar(v: &Dynamic) -> RhaiResult<String> {
     if v.is_unit() {
@@ -215,13 +183,86 @@ fn edit_args(settings: &[(String, Dynamic)]) -> RhaiResult<Vec<String>> {
     Ok(args)
 }
 
-fn edit_config(ctx: &Ctx, host: &Dynamic, changes: &Map) -> RhaiResult<()> {
-    let p = Patronictl::of(ctx, host)?;
+/// Keys Patroni reads as integers (seconds or bytes).
+const INTEGER_KEYS: &[&str] = &[
+    "ttl",
+    "loop_wait",
+    "retry_timeout",
+    "maximum_lag_on_failover",
+    "master_start_timeout",
+    "primary_start_timeout",
+    "synchronous_node_count",
+];
+
+fn yaml_kind(v: &serde_yaml_ng::Value) -> &'static str {
+    use serde_yaml_ng::Value as Y;
+    match v {
+        Y::Null => "null",
+        Y::Bool(_) => "bool",
+        Y::Number(_) => "number",
+        Y::String(_) => "string",
+        Y::Sequence(_) => "list",
+        Y::Mapping(_) => "mapping",
+        Y::Tagged(_) => "tagged value",
+    }
+}
+
+fn dynamic_kind(v: &Dynamic) -> &'static str {
+    if v.is_unit() {
+        "null"
+    } else if v.is_bool() {
+        "bool"
+    } else if v.is_int() || v.is_float() {
+        "number"
+    } else if v.is_string() {
+        "string"
+    } else if v.is::<Array>() {
+        "list"
+    } else {
+        "mapping"
+    }
+}
+
+/// Patroni 3.0 stores whatever `-s` says: `ttl=soon`, or `postgresql=5` (which drops the whole
+/// postgresql section). Refuse edits that change a key's type, and non-integers for integer keys.
+fn check_types(host: &HostInfo, current: &serde_yaml_ng::Mapping, settings: &[(String, Dynamic)]) -> RhaiResult<()> {
+    for (key, value) in settings {
+        if value.is_unit() {
+            continue;
+        }
+        if INTEGER_KEYS.contains(&key.as_str()) && !value.is_int() {
+            return Err(Failure::new(Kind::Usage, &host.name, format!("Patroni's `{key}` is an integer, not {value:?}; nothing was changed")).into_err());
+        }
+        if let Some(old) = lookup(current, key) {
+            let (was, now) = (yaml_kind(old), dynamic_kind(value));
+            if was != now && was != "null" {
+                return Err(Failure::new(
+                    Kind::Usage,
+                    &host.name,
+                    format!("`{key}` is a {was} in the Patroni config; setting it to a {now} ({value:?}) would replace it; nothing was changed"),
+                )
+                .into_err());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The settings of an edit, checked against the current config (read with a probe).
+fn prepare(ctx: &Ctx, p: &Patronictl, changes: &Map, what: &str) -> RhaiResult<(Vec<(String, Dynamic)>, String, serde_yaml_ng::Mapping)> {
     let mut settings = Vec::new();
     flatten("", changes, &mut settings);
     if settings.is_empty() {
-        return usage("patroni::edit_config needs at least one key to set");
+        return usage(format!("patroni::{what} needs at least one key to set, e.g. #{{ ttl: 86400, retry_timeout: 86400 }}"));
     }
+    let (original, parsed) = p.show_raw(ctx)?;
+    check_types(&p.host, &parsed, &settings)?;
+    Ok((settings, original, parsed))
+}
+
+fn edit_config(ctx: &Ctx, host: &Dynamic, changes: &Map) -> RhaiResult<()> {
+    let p = Patronictl::of(ctx, host)?;
+    let (settings, _, _) = prepare(ctx, &p, changes, "edit_config")?;
     let args = edit_args(&settings)?;
     let out = p.run(
         ctx,
@@ -274,12 +315,7 @@ fn apply_config(ctx: &Ctx, host: &Dynamic, file: &str) -> RhaiResult<()> {
 /// Back up, push the exact-restore undo, then edit: the guide's step 5 for Patroni.
 fn raise(ctx: &Ctx, host: &Dynamic, changes: &Map) -> RhaiResult<Map> {
     let p = Patronictl::of(ctx, host)?;
-    let mut settings = Vec::new();
-    flatten("", changes, &mut settings);
-    if settings.is_empty() {
-        return usage("patroni::raise needs at least one key to set, e.g. #{ ttl: 86400, retry_timeout: 86400 }");
-    }
-    let (original, parsed) = p.show_raw(ctx)?;
+    let (settings, original, parsed) = prepare(ctx, &p, changes, "raise")?;
     let mut report = Map::new();
     for (k, v) in &settings {
         let old = show_value(lookup(&parsed, k));
@@ -347,7 +383,7 @@ pub fn module(ctx: &Arc<Ctx>) -> Module {
                 &nc,
                 Patronictl::of(&c, &host)
                     .and_then(|p| p.show_raw(&c))
-                    .map(|(_, m)| yaml_to_dynamic(&serde_yaml_ng::Value::Mapping(m)).cast::<Map>()),
+                    .map(|(_, m)| super::text::yaml_to_dynamic(&serde_yaml_ng::Value::Mapping(m)).cast::<Map>()),
             )
         }
     );
