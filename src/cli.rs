@@ -134,6 +134,24 @@ pub enum Cmd {
         /// Run id (default: the newest run)
         run: Option<String>,
     },
+    /// Work on the hosts by hand: the runbook functions at a prompt, journaled like a run
+    Repl {
+        /// The inventory file (TOML): hosts, groups, variables
+        #[arg(short, long, value_name = "INVENTORY")]
+        inventory: Option<PathBuf>,
+        /// Load a runbook: its steps for `:run`, its parameters and variables in scope
+        #[arg(long, value_name = "NAME|FILE", conflicts_with = "run")]
+        runbook: Option<String>,
+        /// Attach to a run (id or folder): its journal, runbook, and the undo it left pending
+        #[arg(long, value_name = "RUN")]
+        run: Option<String>,
+        /// Set a parameter of the loaded runbook (repeatable)
+        #[arg(long = "set", value_name = "NAME=VALUE")]
+        sets: Vec<String>,
+        /// Give a secret (repeatable): NAME=env:VAR, NAME=file:PATH or NAME=VALUE
+        #[arg(long = "set-secret", value_name = "NAME=SOURCE")]
+        secrets: Vec<String>,
+    },
     /// Print the reference of every function runbooks can call
     Doc {
         /// Only functions whose name contains this (e.g. `ssh::`)
@@ -212,6 +230,28 @@ pub fn dispatch(cli: Cli) -> Result<()> {
             runner::revert(run.as_deref(), g.state_dir.as_deref(), &g.settings(false))
         }
         Cmd::Log { run } => runner::log(run.as_deref(), g.state_dir.as_deref()),
+        Cmd::Repl {
+            inventory,
+            runbook,
+            run,
+            sets,
+            secrets,
+        } => {
+            // Results are printed after each line; live output only when asked for.
+            let settings = Settings {
+                live_output: g.verbose,
+                ..g.settings(false)
+            };
+            crate::repl::repl(&crate::repl::Options {
+                inventory,
+                runbook,
+                run,
+                sets,
+                secrets,
+                settings,
+                state_dir: g.state_dir.clone(),
+            })
+        }
         Cmd::Doc { filter } => crate::reference::print(filter.as_deref()),
     }
 }

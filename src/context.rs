@@ -11,7 +11,7 @@ use crate::transport::{
 };
 use crate::undo::{Pending, UndoAction, UndoStack};
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -100,12 +100,56 @@ pub struct Model {
     pub current_step: Option<String>,
 }
 
+/// The cancellation of a run: derefs to the current [`CancellationToken`], so it is used like one
+/// (`&ctx.cancel`, `ctx.cancel.cancel()`), and clones share it.
+///
+/// A run is cancelled once, for good. A REPL session is not: Ctrl-C stops the line being run, and
+/// [`Cancel::renew`] then puts a fresh token in place so the next line is not born cancelled.
+/// Tokens are chained, never freed before the `Cancel` (one per interrupted line), so a reference
+/// to the current one stays valid without a lock.
+#[derive(Clone, Default)]
+pub struct Cancel(Arc<CancelLink>);
+
+#[derive(Default)]
+struct CancelLink {
+    token: CancellationToken,
+    next: OnceLock<Box<CancelLink>>,
+}
+
+impl Cancel {
+    fn current(&self) -> &CancelLink {
+        let mut link: &CancelLink = &self.0;
+        while let Some(next) = link.next.get() {
+            link = next;
+        }
+        link
+    }
+
+    /// Replace a cancelled token by a fresh one (nothing happens while the current one is live).
+    /// Holders of the old token, if any, still see it cancelled.
+    pub fn renew(&self) {
+        let current = self.current();
+        if current.token.is_cancelled() {
+            let _ = current.next.set(Box::default());
+        }
+    }
+}
+
+impl std::ops::Deref for Cancel {
+    type Target = CancellationToken;
+
+    fn deref(&self) -> &CancellationToken {
+        &self.current().token
+    }
+}
+
 pub struct Ctx {
     pub mode: Mode,
     pub inventory: Inventory,
     pub settings: Settings,
     pub redactor: Redactor,
-    pub cancel: CancellationToken,
+    /// Ctrl-C: the token the running call and the engine watch (derefs to the current one).
+    pub cancel: Cancel,
     pub rt: tokio::runtime::Runtime,
     pub journal: Mutex<Option<Journal>>,
     pub undo: Mutex<UndoStack>,
@@ -132,7 +176,7 @@ impl Ctx {
             inventory,
             settings,
             redactor: Redactor::default(),
-            cancel: CancellationToken::new(),
+            cancel: Cancel::default(),
             rt,
             journal: Mutex::new(None),
             undo: Mutex::new(UndoStack::new(0)),

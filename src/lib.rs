@@ -12,6 +12,7 @@ pub mod inventory;
 pub mod journal;
 pub mod prims;
 pub mod reference;
+pub mod repl;
 pub mod runbook;
 pub mod runner;
 pub mod secret;

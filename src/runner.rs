@@ -46,12 +46,8 @@ fn load_inventory(path: Option<&Path>) -> Result<Inventory> {
     }
 }
 
-/// Build the context and engine, compile, and run the declaring pass.
-fn prepare(
-    mode: Mode,
-    source: &Source,
-    inv: &Invocation,
-) -> Result<(Arc<Ctx>, Script, BTreeMap<String, SecretSource>)> {
+/// The context of an invocation: inventory, `--set` overrides and secrets (no runbook yet).
+pub fn context(mode: Mode, inv: &Invocation) -> Result<(Ctx, BTreeMap<String, SecretSource>)> {
     let inventory = load_inventory(inv.inventory.as_deref())?;
     let mut ctx = Ctx::new(mode, inventory, inv.settings.clone())?;
     ctx.overrides = parse_sets(&inv.sets)?;
@@ -61,6 +57,16 @@ fn prepare(
         secret_sources.insert(secret.name().to_string(), src);
         ctx.add_secret(secret);
     }
+    Ok((ctx, secret_sources))
+}
+
+/// Build the context and engine, compile, and run the declaring pass.
+pub fn prepare(
+    mode: Mode,
+    source: &Source,
+    inv: &Invocation,
+) -> Result<(Arc<Ctx>, Script, BTreeMap<String, SecretSource>)> {
+    let (ctx, secret_sources) = context(mode, inv)?;
     let ctx = Arc::new(ctx);
     let script = engine::compile(&ctx, source)?;
     ctx.model().declaring = true;
@@ -256,12 +262,8 @@ pub fn run(inv: &Invocation) -> Result<()> {
     execute(&ctx, &script, &run, &id)
 }
 
-/// The invocation a run was started with, from its folder (secrets re-read from their sources).
-fn reopen(
-    run: &RunDir,
-    extra_secrets: &[String],
-    settings: &Settings,
-) -> Result<(Source, Invocation, RunMeta)> {
+/// The exact runbook source a run ran (kept in its folder), and how it was started.
+pub fn run_source(run: &RunDir) -> Result<(Source, RunMeta)> {
     let meta = run.read_meta()?;
     let text = std::fs::read_to_string(run.source_path())
         .map_err(|e| Error::io(format!("cannot read {}", run.source_path().display()), e))?;
@@ -271,6 +273,16 @@ fn reopen(
         text,
         module_dir: meta.module_dir.clone(),
     };
+    Ok((source, meta))
+}
+
+/// The invocation a run was started with, from its folder (secrets re-read from their sources).
+pub fn reopen(
+    run: &RunDir,
+    extra_secrets: &[String],
+    settings: &Settings,
+) -> Result<(Source, Invocation, RunMeta)> {
+    let (source, meta) = run_source(run)?;
     let mut secrets = Vec::new();
     for (name, src) in &meta.secrets {
         match src {
@@ -387,63 +399,68 @@ pub fn log(run_id: Option<&str>, state_dir: Option<&Path>) -> Result<()> {
         run.path.display()
     );
     for r in journal::read(&run.journal_path())? {
-        let t = r.ts.get(11..19).unwrap_or(&r.ts);
-        let line = match &r.event {
-            Event::RunStart { runbook, mode } => format!("{mode} {runbook} started"),
-            Event::Resume { skipping } => format!("resumed (skipping {})", skipping.join(", ")),
-            Event::StepStart { step } => format!("▶ {step}"),
-            Event::StepEnd {
-                step,
-                ok: true,
-                duration_ms,
-                ..
-            } => format!("✓ {step} ({:.1} s)", *duration_ms as f64 / 1000.0),
-            Event::StepEnd { step, error, .. } => {
-                format!("✗ {step}: {}", error.clone().unwrap_or_default())
-            }
-            Event::StepSkipped { step, reason } => format!("- {step}: {reason}"),
-            Event::Command {
-                host,
-                command,
-                code,
-                error,
-                duration_ms,
-                ..
-            } => match (code, error) {
-                (Some(c), _) => format!("    {host} $ {command} → {c} ({duration_ms} ms)"),
-                (None, e) => format!("    {host} $ {command} → {}", e.clone().unwrap_or_default()),
-            },
-            Event::Note { message, .. } => format!("    {message}"),
-            Event::Transfer {
-                from,
-                to,
-                bytes,
-                error: None,
-                duration_ms,
-                ..
-            } => {
-                format!("    copy {from} → {to}: {bytes} bytes, sha256 verified ({duration_ms} ms)")
-            }
-            Event::Transfer {
-                from, to, error, ..
-            } => format!(
-                "    copy {from} → {to} FAILED: {}",
-                error.clone().unwrap_or_default()
-            ),
-            Event::UndoPush {
-                id, description, ..
-            } => format!("    + undo #{id}: {description}"),
-            Event::UndoPop { id, ok: true, .. } => format!("    ↺ undo #{id} done"),
-            Event::UndoPop { id, error, .. } => format!(
-                "    ↺ undo #{id} FAILED: {}",
-                error.clone().unwrap_or_default()
-            ),
-            Event::RunEnd { ok: true, .. } => "run finished".into(),
-            Event::RunEnd { error, .. } => {
-                format!("run failed: {}", error.clone().unwrap_or_default())
-            }
-        };
-        println!("{t}  {line}");
+        println!("{}", log_line(&r));
     }
     Ok(())
+}
+
+/// One journal record as `runbook log` shows it: the time, then what happened.
+pub fn log_line(r: &journal::Record) -> String {
+    let t = r.ts.get(11..19).unwrap_or(&r.ts);
+    let line = match &r.event {
+        Event::RunStart { runbook, mode } => format!("{mode} {runbook} started"),
+        Event::Resume { skipping } => format!("resumed (skipping {})", skipping.join(", ")),
+        Event::StepStart { step } => format!("▶ {step}"),
+        Event::StepEnd {
+            step,
+            ok: true,
+            duration_ms,
+            ..
+        } => format!("✓ {step} ({:.1} s)", *duration_ms as f64 / 1000.0),
+        Event::StepEnd { step, error, .. } => {
+            format!("✗ {step}: {}", error.clone().unwrap_or_default())
+        }
+        Event::StepSkipped { step, reason } => format!("- {step}: {reason}"),
+        Event::Command {
+            host,
+            command,
+            code,
+            error,
+            duration_ms,
+            ..
+        } => match (code, error) {
+            (Some(c), _) => format!("    {host} $ {command} → {c} ({duration_ms} ms)"),
+            (None, e) => format!("    {host} $ {command} → {}", e.clone().unwrap_or_default()),
+        },
+        Event::Note { message, .. } => format!("    {message}"),
+        Event::Transfer {
+            from,
+            to,
+            bytes,
+            error: None,
+            duration_ms,
+            ..
+        } => {
+            format!("    copy {from} → {to}: {bytes} bytes, sha256 verified ({duration_ms} ms)")
+        }
+        Event::Transfer {
+            from, to, error, ..
+        } => format!(
+            "    copy {from} → {to} FAILED: {}",
+            error.clone().unwrap_or_default()
+        ),
+        Event::UndoPush {
+            id, description, ..
+        } => format!("    + undo #{id}: {description}"),
+        Event::UndoPop { id, ok: true, .. } => format!("    ↺ undo #{id} done"),
+        Event::UndoPop { id, error, .. } => format!(
+            "    ↺ undo #{id} FAILED: {}",
+            error.clone().unwrap_or_default()
+        ),
+        Event::RunEnd { ok: true, .. } => "run finished".into(),
+        Event::RunEnd { error, .. } => {
+            format!("run failed: {}", error.clone().unwrap_or_default())
+        }
+    };
+    format!("{t}  {line}")
 }

@@ -94,7 +94,7 @@ fn selected(ctx: &Ctx, name: &str) -> RhaiResult<bool> {
 }
 
 fn step(
-    ctx: &Ctx,
+    ctx: &Arc<Ctx>,
     call: &NativeCallContext,
     name: &str,
     description: &str,
@@ -167,7 +167,13 @@ fn step(
         None => ctx.say(&format!("✓ {name} ({:.1} s)", duration_ms as f64 / 1000.0)),
         Some(e) => ctx.say(&format!("✗ {name}: {e}")),
     }
-    r.map(|_| ())
+    match r {
+        // An operator at the terminal decides: retry (this function again), skip, a REPL, abort.
+        Err(e) if crate::repl::offers_recovery(ctx) => crate::repl::recover(ctx, name, e, &|| {
+            step(ctx, call, name, description, body.clone())
+        }),
+        r => r.map(|_| ()),
+    }
 }
 
 fn temporarily(ctx: &Ctx, call: &NativeCallContext, body: FnPtr) -> RhaiResult<Dynamic> {
