@@ -46,13 +46,25 @@ fn load_inventory(path: Option<&Path>) -> Result<Inventory> {
     }
 }
 
+/// `check`, `show` and `plan --offline` need no inventory: without one, every group resolves to
+/// a stand-in host.
+fn inventory_or_placeholder(path: Option<&Path>) -> Result<Inventory> {
+    match path {
+        Some(p) => Inventory::load(p),
+        None => Ok(Inventory::placeholder()),
+    }
+}
+
 /// Build the context and engine, compile, and run the declaring pass.
 fn prepare(
     mode: Mode,
     source: &Source,
     inv: &Invocation,
 ) -> Result<(Arc<Ctx>, Script, BTreeMap<String, SecretSource>)> {
-    let inventory = load_inventory(inv.inventory.as_deref())?;
+    let inventory = match mode {
+        Mode::Offline => inventory_or_placeholder(inv.inventory.as_deref())?,
+        _ => load_inventory(inv.inventory.as_deref())?,
+    };
     let mut ctx = Ctx::new(mode, inventory, inv.settings.clone())?;
     ctx.overrides = parse_sets(&inv.sets)?;
     let mut secret_sources = BTreeMap::new();

@@ -60,7 +60,8 @@ fn param(ctx: &Ctx, name: &str, help: &str, default: Dynamic) -> RhaiResult<Dyna
 fn secret(ctx: &Ctx, name: &str) -> RhaiResult<Secret> {
     match ctx.secrets.get(name) {
         Some(s) => Ok(s.clone()),
-        None if ctx.mode == Mode::Offline => Ok(Secret::new(name, "")),
+        // A dry run makes no change a secret could be needed for.
+        None if ctx.mode != Mode::Run => Ok(Secret::new(name, "")),
         None => usage(format!(
             "secret `{name}` was not given: pass --set-secret {name}=env:VAR (or file:PATH)"
         )),

@@ -225,13 +225,22 @@ fn dynamic_kind(v: &Dynamic) -> &'static str {
 
 /// Patroni 3.0 stores whatever `-s` says: `ttl=soon`, or `postgresql=5` (which drops the whole
 /// postgresql section). Refuse edits that change a key's type, and non-integers for integer keys.
-fn check_types(host: &HostInfo, current: &serde_yaml_ng::Mapping, settings: &[(String, Dynamic)]) -> RhaiResult<()> {
+fn check_types(
+    host: &HostInfo,
+    current: &serde_yaml_ng::Mapping,
+    settings: &[(String, Dynamic)],
+) -> RhaiResult<()> {
     for (key, value) in settings {
         if value.is_unit() {
             continue;
         }
         if INTEGER_KEYS.contains(&key.as_str()) && !value.is_int() {
-            return Err(Failure::new(Kind::Usage, &host.name, format!("Patroni's `{key}` is an integer, not {value:?}; nothing was changed")).into_err());
+            return Err(Failure::new(
+                Kind::Usage,
+                &host.name,
+                format!("Patroni's `{key}` is an integer, not {value:?}; nothing was changed"),
+            )
+            .into_err());
         }
         if let Some(old) = lookup(current, key) {
             let (was, now) = (yaml_kind(old), dynamic_kind(value));
@@ -249,7 +258,12 @@ fn check_types(host: &HostInfo, current: &serde_yaml_ng::Mapping, settings: &[(S
 }
 
 /// The settings of an edit, checked against the current config (read with a probe).
-fn prepare(ctx: &Ctx, p: &Patronictl, changes: &Map, what: &str) -> RhaiResult<(Vec<(String, Dynamic)>, String, serde_yaml_ng::Mapping)> {
+fn prepare(
+    ctx: &Ctx,
+    p: &Patronictl,
+    changes: &Map,
+    what: &str,
+) -> RhaiResult<(Vec<(String, Dynamic)>, String, serde_yaml_ng::Mapping)> {
     let mut settings = Vec::new();
     flatten("", changes, &mut settings);
     if settings.is_empty() {
@@ -383,7 +397,10 @@ pub fn module(ctx: &Arc<Ctx>) -> Module {
                 &nc,
                 Patronictl::of(&c, &host)
                     .and_then(|p| p.show_raw(&c))
-                    .map(|(_, m)| super::text::yaml_to_dynamic(&serde_yaml_ng::Value::Mapping(m)).cast::<Map>()),
+                    .map(|(_, m)| {
+                        super::text::yaml_to_dynamic(&serde_yaml_ng::Value::Mapping(m))
+                            .cast::<Map>()
+                    }),
             )
         }
     );
