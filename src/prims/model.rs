@@ -248,6 +248,15 @@ pub fn register(engine: &mut Engine, ctx: &Arc<Ctx>) {
         "A secret given with `--set-secret name=env:VAR|file:PATH`. It has no string form: only\ncommand primitives can use it, and every output masks it.",
         move |nc: NativeCallContext, name: &str| at(&nc, secret(&c, name)));
     let c = ctx.clone();
+    add!(&mut m, "mask", &["text: String", "String"],
+        "Mask `text` in every output from now on (terminal, journal, errors), as a secret's value is,\nand return it unchanged: for sensitive values a runbook reads from a host.",
+        move |text: &str| -> String {
+            if !text.is_empty() {
+                c.redactor.add(&Secret::new("masked", text));
+            }
+            text.to_string()
+        });
+    let c = ctx.clone();
     add!(&mut m, "step", &["name: String", "description: String", "body: Fn", "()"],
         "Declare a step and run `body` when it is selected (`--only`, `--from`, not finished by an\nearlier attempt). Journaled: start, end, every command inside.",
         move |call: NativeCallContext, name: &str, description: &str, body: FnPtr| at(&call, step(&c, &call, name, description, body)));
