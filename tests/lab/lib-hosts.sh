@@ -211,11 +211,16 @@ ensure_sshd() {
 
 # The simulator, once another engineer adds it: linked, so edits show up without a new lab.
 install_sim() {
-  local name=$1 h tool
+  local name=$1 h tool role=new
   h=$(hostdir "$name")
   for tool in cfy cfy_manager; do
     if [[ -f $LAB_SRC/sim/$tool ]]; then
       [[ -L $h/bin/$tool ]] || ln -sfn "$LAB_SRC/sim/$tool" "$h/bin/$tool"
     fi
   done
+  # The Cloudify simulator's state: seeded data on the old manager, empty new managers.
+  [[ $name == old-* ]] && role=old
+  if [[ -x $LAB_SRC/sim/setup ]]; then
+    in_host "$name" "$LAB_SRC/sim/setup" "$name" "$role" >/dev/null || die "simulator setup failed on $name"
+  fi
 }

@@ -1,0 +1,1 @@
+"""Cloudify Manager CLI simulator for the runbook lab (see tests/lab/sim/README.md)."""
