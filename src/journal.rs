@@ -308,11 +308,12 @@ pub struct Replay {
     pub pending_undo: Vec<(u64, String, UndoAction)>,
     pub next_undo_id: u64,
     pub ended_ok: bool,
+    /// Which step pushed each undo record.
+    pub pushed_by: std::collections::HashMap<u64, String>,
 }
 
 pub fn replay(records: &[Record]) -> Replay {
     let mut r = Replay::default();
-    let mut pushed_by: std::collections::HashMap<u64, String> = std::collections::HashMap::new();
     for rec in records {
         match &rec.event {
             Event::StepEnd { step, ok: true, .. } if !r.finished_steps.contains(step) => {
@@ -326,7 +327,7 @@ pub fn replay(records: &[Record]) -> Replay {
                 ..
             } => {
                 if let Some(step) = step {
-                    pushed_by.insert(*id, step.clone());
+                    r.pushed_by.insert(*id, step.clone());
                 }
                 r.pending_undo
                     .push((*id, description.clone(), action.clone()));
@@ -339,7 +340,7 @@ pub fn replay(records: &[Record]) -> Replay {
                 ..
             } => {
                 r.pending_undo.retain(|(p, _, _)| p != id);
-                if let Some(step) = pushed_by.get(id).filter(|_| *after_failure) {
+                if let Some(step) = r.pushed_by.get(id).filter(|_| *after_failure) {
                     r.finished_steps.retain(|s| s != step);
                 }
             }
@@ -348,4 +349,21 @@ pub fn replay(records: &[Record]) -> Replay {
         }
     }
     r
+}
+
+impl Replay {
+    /// The finished steps once the pending undo has run: a step whose temporary changes that
+    /// undo reverts is not finished any more (see `replay`).
+    pub fn finished_after_revert(&self) -> Vec<String> {
+        let reverted: Vec<&String> = self
+            .pending_undo
+            .iter()
+            .filter_map(|(id, _, _)| self.pushed_by.get(id))
+            .collect();
+        self.finished_steps
+            .iter()
+            .filter(|s| !reverted.contains(s))
+            .cloned()
+            .collect()
+    }
 }

@@ -343,19 +343,21 @@ pub fn resume(
     let run = RunDir::find(&RunDir::root(state_dir), run_id)?;
     let (source, mut inv, meta) = reopen(&run, secrets, settings)?;
     let replay = journal::replay(&journal::read(&run.journal_path())?);
-    inv.selection.finished = replay.finished_steps.clone();
+    // The pending undo runs first (below), so the steps whose changes it reverts run again.
+    let finished = replay.finished_after_revert();
+    inv.selection.finished = finished.clone();
     let (ctx, script, _) = prepare(Mode::Run, &source, &inv)?;
     ctx.set_journal(
         Journal::open(&run.journal_path(), ctx.redactor.clone())?,
         replay.next_undo_id,
     );
     ctx.record(Event::Resume {
-        skipping: replay.finished_steps.clone(),
+        skipping: finished.clone(),
     })?;
     ctx.say(&format!(
         "resuming run {}: {} step(s) finished earlier",
         meta.id,
-        replay.finished_steps.len()
+        finished.len()
     ));
     revert_pending(&ctx, &replay)?;
     execute(&ctx, &script, &run, &meta.id)

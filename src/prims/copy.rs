@@ -310,8 +310,12 @@ impl Transfer<'_> {
         let mut dst_wait = None;
         let mut dst_err = None;
         let writer: transport::BoxWrite = match &self.dst {
-            Side::Local(_) => {
+            Side::Local(dest) => {
                 use std::os::unix::fs::OpenOptionsExt;
+                // A download into a folder that does not exist yet creates it, as `mkdir -p` would.
+                if let Some(dir) = dest.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+                }
                 let f = std::fs::OpenOptions::new()
                     .write(true)
                     .create_new(true)

@@ -247,6 +247,11 @@ pub fn register(engine: &mut Engine, ctx: &Arc<Ctx>) {
     add!(&mut m, "secret", &["name: String", "Secret"],
         "A secret given with `--set-secret name=env:VAR|file:PATH`. It has no string form: only\ncommand primitives can use it, and every output masks it.",
         move |nc: NativeCallContext, name: &str| at(&nc, secret(&c, name)));
+    add!(&mut m, "fail", &["host: Host", "message: String", "()"],
+        "Stop with a failure about `host` (exit code 1, like a failed command), for a state a\nhelper found on the host that the runbook cannot go on from. `throw` is for mistakes in the script.",
+        |nc: NativeCallContext, host: Dynamic, message: &str| -> RhaiResult<()> {
+            at(&nc, Err(Failure::new(Kind::Remote, &host.to_string(), message.to_string()).into_err()))
+        });
     let c = ctx.clone();
     add!(&mut m, "mask", &["text: String", "String"],
         "Mask `text` in every output from now on (terminal, journal, errors), as a secret's value is,\nand return it unchanged: for sensitive values a runbook reads from a host.",
