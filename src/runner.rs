@@ -224,7 +224,8 @@ fn execute(ctx: &Arc<Ctx>, script: &Script, run: &RunDir, id: &str) -> Result<()
     })?;
     match &result {
         Ok(()) => println!(
-            "run {id} finished; journal: {}",
+            "run {id} finished: {}\njournal: {}",
+            summary(run),
             run.journal_path().display()
         ),
         Err(e) if e.kind == Kind::Usage && e.message.contains("stopped at a pause") => {}
@@ -234,6 +235,35 @@ fn execute(ctx: &Arc<Ctx>, script: &Script, run: &RunDir, id: &str) -> Result<()
         ),
     }
     result
+}
+
+/// One line about the latest attempt of a run: steps done and skipped, commands, hosts, copies.
+fn summary(run: &RunDir) -> String {
+    let records = journal::read(&run.journal_path()).unwrap_or_default();
+    let start = records
+        .iter()
+        .rposition(|r| matches!(r.event, Event::RunStart { .. } | Event::Resume { .. }))
+        .unwrap_or(0);
+    let (mut done, mut skipped, mut commands, mut copies) = (0, 0, 0, 0);
+    let mut hosts = std::collections::BTreeSet::new();
+    for r in &records[start..] {
+        match &r.event {
+            Event::StepEnd { ok: true, .. } => done += 1,
+            Event::StepSkipped { .. } => skipped += 1,
+            Event::Command { host, .. } => {
+                commands += 1;
+                hosts.insert(host.clone());
+            }
+            Event::Transfer { .. } => copies += 1,
+            _ => {}
+        }
+    }
+    let skipped = if skipped > 0 {
+        format!(" ({skipped} finished earlier)")
+    } else {
+        String::new()
+    };
+    format!("{done} step(s) done{skipped}, {commands} command(s) on {} host(s), {copies} file copy(ies) verified", hosts.len())
 }
 
 /// `runbook run`.

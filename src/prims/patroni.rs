@@ -257,13 +257,17 @@ fn check_types(
     Ok(())
 }
 
+/// An edit checked against the config it changes.
+struct Edit {
+    /// Dotted key → new value.
+    settings: Vec<(String, Dynamic)>,
+    /// `show-config` as printed (the backup), and parsed.
+    original: String,
+    parsed: serde_yaml_ng::Mapping,
+}
+
 /// The settings of an edit, checked against the current config (read with a probe).
-fn prepare(
-    ctx: &Ctx,
-    p: &Patronictl,
-    changes: &Map,
-    what: &str,
-) -> RhaiResult<(Vec<(String, Dynamic)>, String, serde_yaml_ng::Mapping)> {
+fn prepare(ctx: &Ctx, p: &Patronictl, changes: &Map, what: &str) -> RhaiResult<Edit> {
     let mut settings = Vec::new();
     flatten("", changes, &mut settings);
     if settings.is_empty() {
@@ -271,12 +275,16 @@ fn prepare(
     }
     let (original, parsed) = p.show_raw(ctx)?;
     check_types(&p.host, &parsed, &settings)?;
-    Ok((settings, original, parsed))
+    Ok(Edit {
+        settings,
+        original,
+        parsed,
+    })
 }
 
 fn edit_config(ctx: &Ctx, host: &Dynamic, changes: &Map) -> RhaiResult<()> {
     let p = Patronictl::of(ctx, host)?;
-    let (settings, _, _) = prepare(ctx, &p, changes, "edit_config")?;
+    let Edit { settings, .. } = prepare(ctx, &p, changes, "edit_config")?;
     let args = edit_args(&settings)?;
     let out = p.run(
         ctx,
@@ -329,7 +337,11 @@ fn apply_config(ctx: &Ctx, host: &Dynamic, file: &str) -> RhaiResult<()> {
 /// Back up, push the exact-restore undo, then edit: the guide's step 5 for Patroni.
 fn raise(ctx: &Ctx, host: &Dynamic, changes: &Map) -> RhaiResult<Map> {
     let p = Patronictl::of(ctx, host)?;
-    let (settings, original, parsed) = prepare(ctx, &p, changes, "raise")?;
+    let Edit {
+        settings,
+        original,
+        parsed,
+    } = prepare(ctx, &p, changes, "raise")?;
     let mut report = Map::new();
     for (k, v) in &settings {
         let old = show_value(lookup(&parsed, k));
