@@ -47,6 +47,16 @@ fn upgrade(rb: &Rb, lab: &Lab, extra: &[&str]) -> std::process::Command {
     c
 }
 
+/// Flip one of the simulator's fault switches (tests/lab/sim/fault HOST OPERATION fail|hang|clear).
+fn sim_fault(args: &[&str]) {
+    let ok = std::process::Command::new(crate::lab_env::script("sim/fault"))
+        .args(args)
+        .status()
+        .expect("sim fault")
+        .success();
+    assert!(ok, "sim fault {args:?}");
+}
+
 fn json(text: &str) -> serde_json::Value {
     serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"))
 }
@@ -190,15 +200,6 @@ fn a_failed_restore_reverts_the_timeouts_and_resume_completes_without_repeating_
     let _serial = exclusive();
     lab.reset_cloudify();
     let before = originals(lab);
-    let fault = crate::lab_env::script("sim/fault");
-    let sim_fault = |args: &[&str]| {
-        let ok = std::process::Command::new(&fault)
-            .args(args)
-            .status()
-            .expect("sim fault")
-            .success();
-        assert!(ok, "sim fault {args:?}");
-    };
     sim_fault(&["mgr-1", "restore", "fail"]);
     let rb = Rb::new();
     let out = upgrade(&rb, lab, &[]).output().expect("run");
@@ -251,15 +252,6 @@ fn after_sigkill_during_the_restore_resume_reverts_first_then_completes() {
     let _serial = exclusive();
     lab.reset_cloudify();
     let before = originals(lab);
-    let fault = crate::lab_env::script("sim/fault");
-    let sim_fault = |args: &[&str]| {
-        let ok = std::process::Command::new(&fault)
-            .args(args)
-            .status()
-            .expect("sim fault")
-            .success();
-        assert!(ok, "sim fault {args:?}");
-    };
     sim_fault(&["mgr-1", "restore", "hang"]);
     let rb = Rb::new();
     let mut child = upgrade(&rb, lab, &[])
