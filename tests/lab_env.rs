@@ -41,9 +41,7 @@ pub fn lab() -> &'static Lab {
     })
 }
 
-/// Serialise tests that change lab state — across threads and across test processes (two
-/// checkouts testing against the one lab): an exclusive flock, held until the guard drops.
-pub fn exclusive() -> Exclusive {
+fn lock(kind: i32) -> Exclusive {
     use std::os::fd::AsRawFd;
     let path = std::env::temp_dir().join("runbook-lab.tests.lock");
     let file = std::fs::OpenOptions::new()
@@ -52,13 +50,26 @@ pub fn exclusive() -> Exclusive {
         .write(true)
         .open(&path)
         .expect("lab test lock");
-    // SAFETY: flock on a descriptor this function owns; blocks until the lock is ours.
-    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
+    // SAFETY: flock on a descriptor this function owns; blocks until the lock is granted.
+    let rc = unsafe { libc::flock(file.as_raw_fd(), kind) };
     assert_eq!(rc, 0, "flock {}", path.display());
     Exclusive(file)
 }
 
-/// Holds the lab for one test; released when dropped (the descriptor closes).
+/// Serialise tests that change lab state (faults, configs, services) — across threads and across
+/// test processes (two checkouts testing against the one lab): an exclusive flock, held until the
+/// guard drops.
+pub fn exclusive() -> Exclusive {
+    lock(libc::LOCK_EX)
+}
+
+/// For tests that use the lab without changing what other tests rely on: they run together, but
+/// never while a test holds `exclusive()` (a frozen or stopped host would break them).
+pub fn shared() -> Exclusive {
+    lock(libc::LOCK_SH)
+}
+
+/// Holds the lab lock for one test; released when dropped (the descriptor closes).
 pub struct Exclusive(#[allow(dead_code)] std::fs::File);
 
 impl Lab {
