@@ -367,3 +367,70 @@ impl Replay {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(event: Event) -> Record {
+        Record {
+            ts: String::new(),
+            event,
+        }
+    }
+
+    fn end(step: &str) -> Record {
+        rec(Event::StepEnd {
+            step: step.into(),
+            ok: true,
+            error: None,
+            duration_ms: 0,
+        })
+    }
+
+    fn push(id: u64, step: &str) -> Record {
+        rec(Event::UndoPush {
+            id,
+            step: Some(step.into()),
+            host: "h".into(),
+            description: format!("undo {id}"),
+            action: UndoAction {
+                host: "h".into(),
+                commands: vec![],
+            },
+        })
+    }
+
+    fn pop(id: u64, after_failure: bool) -> Record {
+        rec(Event::UndoPop {
+            id,
+            ok: true,
+            error: None,
+            after_failure,
+        })
+    }
+
+    #[test]
+    fn a_step_undone_by_a_failure_is_not_finished_but_one_reverted_on_purpose_is() {
+        let r = replay(&[
+            end("a"),
+            push(0, "raise"),
+            end("raise"),
+            push(1, "b"),
+            end("b"),
+            pop(1, false),
+            pop(0, true),
+        ]);
+        assert_eq!(r.finished_steps, ["a", "b"]);
+        assert!(r.pending_undo.is_empty());
+        assert_eq!(r.next_undo_id, 2);
+    }
+
+    #[test]
+    fn pending_undo_after_a_crash_unfinishes_its_step_once_reverted() {
+        let r = replay(&[end("a"), push(0, "raise"), end("raise")]);
+        assert_eq!(r.finished_steps, ["a", "raise"]);
+        assert_eq!(r.pending_undo.len(), 1);
+        assert_eq!(r.finished_after_revert(), ["a"]);
+    }
+}
