@@ -331,7 +331,6 @@ impl Ctx {
     pub fn push_undo(&self, description: &str, action: UndoAction) -> Result<u64> {
         if self.mode != Mode::Run {
             self.show_planned(&action.host, &format!("(undo later: {description})"));
-            return Ok(0);
         }
         let pending = lock(&self.undo).push(description.to_string(), action.clone());
         self.record(Event::UndoPush {

@@ -18,6 +18,8 @@ pub struct Script {
 /// Build the engine: primitives, stdlib resolver, Ctrl-C, and print() through the redactor.
 pub fn engine(ctx: &Arc<Ctx>, source: Option<&Source>, sources: &Sources) -> Engine {
     let mut engine = Engine::new();
+    // Rhai's default nesting limits (64, 32 in functions) are tight for runbook helpers.
+    engine.set_max_expr_depths(256, 128);
     engine.set_module_resolver(Resolver {
         module_dir: source.and_then(|s| s.module_dir.clone()),
         sources: sources.clone(),

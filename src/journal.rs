@@ -308,11 +308,12 @@ pub struct Replay {
     pub pending_undo: Vec<(u64, String, UndoAction)>,
     pub next_undo_id: u64,
     pub ended_ok: bool,
+    /// Which step pushed each undo record.
+    pub pushed_by: std::collections::HashMap<u64, String>,
 }
 
 pub fn replay(records: &[Record]) -> Replay {
     let mut r = Replay::default();
-    let mut pushed_by: std::collections::HashMap<u64, String> = std::collections::HashMap::new();
     for rec in records {
         match &rec.event {
             Event::StepEnd { step, ok: true, .. } if !r.finished_steps.contains(step) => {
@@ -326,7 +327,7 @@ pub fn replay(records: &[Record]) -> Replay {
                 ..
             } => {
                 if let Some(step) = step {
-                    pushed_by.insert(*id, step.clone());
+                    r.pushed_by.insert(*id, step.clone());
                 }
                 r.pending_undo
                     .push((*id, description.clone(), action.clone()));
@@ -339,7 +340,7 @@ pub fn replay(records: &[Record]) -> Replay {
                 ..
             } => {
                 r.pending_undo.retain(|(p, _, _)| p != id);
-                if let Some(step) = pushed_by.get(id).filter(|_| *after_failure) {
+                if let Some(step) = r.pushed_by.get(id).filter(|_| *after_failure) {
                     r.finished_steps.retain(|s| s != step);
                 }
             }
@@ -348,4 +349,88 @@ pub fn replay(records: &[Record]) -> Replay {
         }
     }
     r
+}
+
+impl Replay {
+    /// The finished steps once the pending undo has run: a step whose temporary changes that
+    /// undo reverts is not finished any more (see `replay`).
+    pub fn finished_after_revert(&self) -> Vec<String> {
+        let reverted: Vec<&String> = self
+            .pending_undo
+            .iter()
+            .filter_map(|(id, _, _)| self.pushed_by.get(id))
+            .collect();
+        self.finished_steps
+            .iter()
+            .filter(|s| !reverted.contains(s))
+            .cloned()
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(event: Event) -> Record {
+        Record {
+            ts: String::new(),
+            event,
+        }
+    }
+
+    fn end(step: &str) -> Record {
+        rec(Event::StepEnd {
+            step: step.into(),
+            ok: true,
+            error: None,
+            duration_ms: 0,
+        })
+    }
+
+    fn push(id: u64, step: &str) -> Record {
+        rec(Event::UndoPush {
+            id,
+            step: Some(step.into()),
+            host: "h".into(),
+            description: format!("undo {id}"),
+            action: UndoAction {
+                host: "h".into(),
+                commands: vec![],
+            },
+        })
+    }
+
+    fn pop(id: u64, after_failure: bool) -> Record {
+        rec(Event::UndoPop {
+            id,
+            ok: true,
+            error: None,
+            after_failure,
+        })
+    }
+
+    #[test]
+    fn a_step_undone_by_a_failure_is_not_finished_but_one_reverted_on_purpose_is() {
+        let r = replay(&[
+            end("a"),
+            push(0, "raise"),
+            end("raise"),
+            push(1, "b"),
+            end("b"),
+            pop(1, false),
+            pop(0, true),
+        ]);
+        assert_eq!(r.finished_steps, ["a", "b"]);
+        assert!(r.pending_undo.is_empty());
+        assert_eq!(r.next_undo_id, 2);
+    }
+
+    #[test]
+    fn pending_undo_after_a_crash_unfinishes_its_step_once_reverted() {
+        let r = replay(&[end("a"), push(0, "raise"), end("raise")]);
+        assert_eq!(r.finished_steps, ["a", "raise"]);
+        assert_eq!(r.pending_undo.len(), 1);
+        assert_eq!(r.finished_after_revert(), ["a"]);
+    }
 }

@@ -7,11 +7,19 @@ use rhai::{Engine, EvalAltResult, Module, ModuleResolver, Position, Scope, Share
 use std::path::{Path, PathBuf};
 
 /// Runbooks shipped in the binary: (name, source).
-pub const BUNDLED: &[(&str, &str)] =
-    &[("hosts-check", include_str!("../runbooks/hosts-check.rhai"))];
+pub const BUNDLED: &[(&str, &str)] = &[
+    (
+        "cloudify-ha-upgrade",
+        include_str!("../runbooks/cloudify-ha-upgrade.rhai"),
+    ),
+    ("hosts-check", include_str!("../runbooks/hosts-check.rhai")),
+];
 
 /// Rhai modules shipped in the binary: (name used by `import`, source).
-pub const STDLIB: &[(&str, &str)] = &[("checks", include_str!("../stdlib/checks.rhai"))];
+pub const STDLIB: &[(&str, &str)] = &[
+    ("checks", include_str!("../stdlib/checks.rhai")),
+    ("cloudify", include_str!("../stdlib/cloudify.rhai")),
+];
 
 /// A runbook's source, and where it came from.
 #[derive(Debug, Clone)]

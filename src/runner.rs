@@ -46,9 +46,21 @@ fn load_inventory(path: Option<&Path>) -> Result<Inventory> {
     }
 }
 
+/// `check`, `show` and `plan --offline` need no inventory: without one, every group resolves to
+/// a stand-in host.
+fn inventory_or_placeholder(path: Option<&Path>) -> Result<Inventory> {
+    match path {
+        Some(p) => Inventory::load(p),
+        None => Ok(Inventory::placeholder()),
+    }
+}
+
 /// The context of an invocation: inventory, `--set` overrides and secrets (no runbook yet).
 pub fn context(mode: Mode, inv: &Invocation) -> Result<(Ctx, BTreeMap<String, SecretSource>)> {
-    let inventory = load_inventory(inv.inventory.as_deref())?;
+    let inventory = match mode {
+        Mode::Offline => inventory_or_placeholder(inv.inventory.as_deref())?,
+        _ => load_inventory(inv.inventory.as_deref())?,
+    };
     let mut ctx = Ctx::new(mode, inventory, inv.settings.clone())?;
     ctx.overrides = parse_sets(&inv.sets)?;
     let mut secret_sources = BTreeMap::new();
@@ -218,7 +230,8 @@ fn execute(ctx: &Arc<Ctx>, script: &Script, run: &RunDir, id: &str) -> Result<()
     })?;
     match &result {
         Ok(()) => println!(
-            "run {id} finished; journal: {}",
+            "run {id} finished: {}\njournal: {}",
+            summary(run),
             run.journal_path().display()
         ),
         Err(e) if e.kind == Kind::Usage && e.message.contains("stopped at a pause") => {}
@@ -228,6 +241,35 @@ fn execute(ctx: &Arc<Ctx>, script: &Script, run: &RunDir, id: &str) -> Result<()
         ),
     }
     result
+}
+
+/// One line about the latest attempt of a run: steps done and skipped, commands, hosts, copies.
+fn summary(run: &RunDir) -> String {
+    let records = journal::read(&run.journal_path()).unwrap_or_default();
+    let start = records
+        .iter()
+        .rposition(|r| matches!(r.event, Event::RunStart { .. } | Event::Resume { .. }))
+        .unwrap_or(0);
+    let (mut done, mut skipped, mut commands, mut copies) = (0, 0, 0, 0);
+    let mut hosts = std::collections::BTreeSet::new();
+    for r in &records[start..] {
+        match &r.event {
+            Event::StepEnd { ok: true, .. } => done += 1,
+            Event::StepSkipped { .. } => skipped += 1,
+            Event::Command { host, .. } => {
+                commands += 1;
+                hosts.insert(host.clone());
+            }
+            Event::Transfer { .. } => copies += 1,
+            _ => {}
+        }
+    }
+    let skipped = if skipped > 0 {
+        format!(" ({skipped} finished earlier)")
+    } else {
+        String::new()
+    };
+    format!("{done} step(s) done{skipped}, {commands} command(s) on {} host(s), {copies} file copy(ies) verified", hosts.len())
 }
 
 /// `runbook run`.
@@ -343,19 +385,21 @@ pub fn resume(
     let run = RunDir::find(&RunDir::root(state_dir), run_id)?;
     let (source, mut inv, meta) = reopen(&run, secrets, settings)?;
     let replay = journal::replay(&journal::read(&run.journal_path())?);
-    inv.selection.finished = replay.finished_steps.clone();
+    // The pending undo runs first (below), so the steps whose changes it reverts run again.
+    let finished = replay.finished_after_revert();
+    inv.selection.finished = finished.clone();
     let (ctx, script, _) = prepare(Mode::Run, &source, &inv)?;
     ctx.set_journal(
         Journal::open(&run.journal_path(), ctx.redactor.clone())?,
         replay.next_undo_id,
     );
     ctx.record(Event::Resume {
-        skipping: replay.finished_steps.clone(),
+        skipping: finished.clone(),
     })?;
     ctx.say(&format!(
         "resuming run {}: {} step(s) finished earlier",
         meta.id,
-        replay.finished_steps.len()
+        finished.len()
     ));
     revert_pending(&ctx, &replay)?;
     execute(&ctx, &script, &run, &meta.id)

@@ -4,14 +4,15 @@
 
 use std::path::PathBuf;
 use std::process::Command;
-use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::sync::OnceLock;
 
 pub struct Lab {
     pub dir: PathBuf,
     pub inventory: PathBuf,
 }
 
-fn script(name: &str) -> PathBuf {
+/// The path of a lab script, e.g. `sim/fault`.
+pub fn script(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/lab")
         .join(name)
@@ -40,11 +41,36 @@ pub fn lab() -> &'static Lab {
     })
 }
 
-/// Serialise tests that change lab state.
-pub fn exclusive() -> MutexGuard<'static, ()> {
-    static LOCK: Mutex<()> = Mutex::new(());
-    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+fn lock(kind: i32) -> Exclusive {
+    use std::os::fd::AsRawFd;
+    let path = std::env::temp_dir().join("runbook-lab.tests.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .expect("lab test lock");
+    // SAFETY: flock on a descriptor this function owns; blocks until the lock is granted.
+    let rc = unsafe { libc::flock(file.as_raw_fd(), kind) };
+    assert_eq!(rc, 0, "flock {}", path.display());
+    Exclusive(file)
 }
+
+/// Serialise tests that change lab state (faults, configs, services) — across threads and across
+/// test processes (two checkouts testing against the one lab): an exclusive flock, held until the
+/// guard drops.
+pub fn exclusive() -> Exclusive {
+    lock(libc::LOCK_EX)
+}
+
+/// For tests that use the lab without changing what other tests rely on: they run together, but
+/// never while a test holds `exclusive()` (a frozen or stopped host would break them).
+pub fn shared() -> Exclusive {
+    lock(libc::LOCK_SH)
+}
+
+/// Holds the lab lock for one test; released when dropped (the descriptor closes).
+pub struct Exclusive(#[allow(dead_code)] std::fs::File);
 
 impl Lab {
     pub fn inventory(&self) -> &str {
@@ -76,6 +102,48 @@ impl Lab {
             .status
             .code()
             .unwrap_or(-1)
+    }
+
+    /// Run a command over ssh as the operator user (rbops), as an operator would: stdout, or a
+    /// panic with stderr.
+    pub fn ssh(&self, host: &str, command: &str) -> String {
+        let out = Command::new("ssh")
+            .arg("-F")
+            .arg(self.dir.join("ssh_config"))
+            .args([host, command])
+            .output()
+            .expect("ssh");
+        assert!(
+            out.status.success(),
+            "ssh {host} {command}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Exit code of a command run over ssh as the operator user.
+    pub fn ssh_status(&self, host: &str, command: &str) -> i32 {
+        Command::new("ssh")
+            .arg("-F")
+            .arg(self.dir.join("ssh_config"))
+            .args([host, command])
+            .output()
+            .expect("ssh")
+            .status
+            .code()
+            .unwrap_or(-1)
+    }
+
+    /// Start the Cloudify simulator over: the old manager seeded, the new ones empty, no faults.
+    pub fn reset_cloudify(&self) {
+        for host in ["old-1", "mgr-1", "mgr-2", "mgr-3"] {
+            let role = if host == "old-1" { "old" } else { "new" };
+            let setup = script("sim/setup");
+            self.exec(
+                host,
+                &[setup.to_str().expect("path"), host, role, "--reset"],
+            );
+        }
     }
 
     /// Flip a fault switch (tests/lab/fault HOST ACTION).

@@ -1,4 +1,4 @@
-use crate::lab_env::{exclusive, lab, Restore};
+use crate::lab_env::{exclusive, lab, shared, Restore};
 use crate::util::{events, Rb};
 use std::time::{Duration, Instant};
 
@@ -7,12 +7,13 @@ const HOSTS: [&str; 4] = ["old-1", "mgr-1", "mgr-2", "mgr-3"];
 #[test]
 fn a_command_runs_on_all_four_hosts_in_parallel_and_is_journaled_per_host() {
     let lab = lab();
+    let _lab = shared();
     let rb = Rb::new();
     rb.write(
         "all.rhai",
         r#"//! All hosts.
 step("names", "Ask every host its name", || {
-    let r = ssh::run_all(inventory.hosts(), ["sh", "-c", "sleep 1; uname -n"]);
+    let r = ssh::run_all(inventory.group("old_manager") + inventory.group("new_managers"), ["sh", "-c", "sleep 1; uname -n"]);
     for name in r.keys() { log(name + "=" + r[name].stdout.trimmed()); }
 });
 "#,
@@ -42,6 +43,7 @@ step("names", "Ask every host its name", || {
 #[test]
 fn sudo_reaches_root_only_files_and_plain_run_does_not() {
     let lab = lab();
+    let _lab = shared();
     let rb = Rb::new();
     rb.write(
         "sudo.rhai",
@@ -65,6 +67,7 @@ step("read", "Read patroni.conf", || {
 #[test]
 fn hostile_arguments_arrive_literally_over_ssh() {
     let lab = lab();
+    let _lab = shared();
     let rb = Rb::new();
     rb.write(
         "hostile.rhai",
@@ -99,6 +102,7 @@ fn sha_of(lab: &crate::lab_env::Lab, host: &str, path: &str) -> String {
 #[test]
 fn upload_download_and_host_to_host_copy_of_256_mib_verify_sha256() {
     let lab = lab();
+    let _lab = shared();
     let rb = Rb::new();
     let big = rb.path("big.bin");
     let f = std::fs::File::create(&big).expect("create");
@@ -166,6 +170,7 @@ step("copy", "Up, down, between", || {{
 #[test]
 fn a_copy_to_a_full_disk_fails_clearly_and_leaves_no_file() {
     let lab = lab();
+    let _lab = shared();
     let rb = Rb::new();
     let src = rb.path("32m.bin");
     std::fs::write(&src, vec![7u8; 32 << 20]).expect("write");
@@ -321,6 +326,7 @@ fn a_frozen_host_fails_at_the_deadline_instead_of_hanging() {
 #[test]
 fn an_unknown_host_key_is_refused_unless_accepted() {
     let lab = lab();
+    let _lab = shared();
     let rb = Rb::new();
     let inv = std::fs::read_to_string(&lab.inventory).expect("inventory");
     let empty_known = rb.write("known_hosts", "");

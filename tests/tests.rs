@@ -15,5 +15,7 @@ mod ssh;
 mod timeouts;
 /// Undo: temporarily, on success, error, SIGINT, and SIGKILL + revert.
 mod undo;
+/// The bundled Cloudify HA upgrade runbook, end to end on the lab.
+mod upgrade;
 /// The harness: temp folder, binary, journal readers.
 mod util;

@@ -169,20 +169,43 @@ fn patroni_failures_are_clear_and_leave_the_config_in_place() {
     rb.write("bad.rhai", "//! Bad.\nstep(\"bad\", \"d\", || { patroni::edit_config(\"mgr-1\", #{ loop_wait: \"soon\" }); });\n");
     let r = rb.run(&["run", "bad.rhai", "-i", lab.inventory()]);
     r.code(2);
-    assert!(r.stderr.contains("`loop_wait` is an integer"), "{}", r.stderr);
-    rb.write("section.rhai", "//! Bad.\nstep(\"bad\", \"d\", || { patroni::raise(\"mgr-1\", #{ postgresql: 5 }); });\n");
+    assert!(
+        r.stderr.contains("`loop_wait` is an integer"),
+        "{}",
+        r.stderr
+    );
+    rb.write(
+        "section.rhai",
+        "//! Bad.\nstep(\"bad\", \"d\", || { patroni::raise(\"mgr-1\", #{ postgresql: 5 }); });\n",
+    );
     let r = rb.run(&["run", "section.rhai", "-i", lab.inventory()]);
     r.code(2);
-    assert!(r.stderr.contains("`postgresql` is a mapping"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("`postgresql` is a mapping"),
+        "{}",
+        r.stderr
+    );
     assert_eq!(patronictl(lab, &["show-config"]), before);
 
     // A file patronictl itself rejects.
-    lab.exec("mgr-1", &["sh", "-c", "printf 'ttl: [1\\n' > /tmp/bad-patroni.yaml"]);
+    lab.exec(
+        "mgr-1",
+        &["sh", "-c", "printf 'ttl: [1\\n' > /tmp/bad-patroni.yaml"],
+    );
     rb.write("apply.rhai", "//! Apply.\nstep(\"apply\", \"d\", || { patroni::apply_config(\"mgr-1\", \"/tmp/bad-patroni.yaml\"); });\n");
     let r = rb.run(&["run", "apply.rhai", "-i", lab.inventory()]);
     r.code(1);
-    assert!(r.stderr.contains("edit-config --apply /tmp/bad-patroni.yaml --force` exited with 1"), "{}", r.stderr);
-    assert!(r.stderr.contains("while parsing a flow sequence"), "patronictl's own message: {}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("edit-config --apply /tmp/bad-patroni.yaml --force` exited with 1"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("while parsing a flow sequence"),
+        "patronictl's own message: {}",
+        r.stderr
+    );
     assert_eq!(patronictl(lab, &["show-config"]), before);
 
     // etcd unreachable: patronictl would retry forever; the deadline ends it.

@@ -310,8 +310,12 @@ impl Transfer<'_> {
         let mut dst_wait = None;
         let mut dst_err = None;
         let writer: transport::BoxWrite = match &self.dst {
-            Side::Local(_) => {
+            Side::Local(dest) => {
                 use std::os::unix::fs::OpenOptionsExt;
+                // A download into a folder that does not exist yet creates it, as `mkdir -p` would.
+                if let Some(dir) = dest.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+                }
                 let f = std::fs::OpenOptions::new()
                     .write(true)
                     .create_new(true)
@@ -554,120 +558,116 @@ const OPTIONS_DOC: &str = "Options: #{ overwrite: true (replace an existing file
 
 pub fn module(ctx: &Arc<Ctx>) -> Module {
     let mut m = Module::new();
-    let up = "Upload the local file `local` to `remote` on `host`, verified by sha256, atomically.";
-    let down =
-        "Download `remote` from `host` to the local file `local`, verified by sha256, atomically.";
-    let between = "Copy `src_path` on `src` to `dst_path` on `dst`, streamed through this machine, verified\nby sha256 at both ends, atomically.";
-    for with_opts in [true, false] {
-        let doc = |d: &str| format!("{d}\n{OPTIONS_DOC}");
-        let opt = |p: &[&'static str]| -> Vec<&'static str> {
-            let mut v = p.to_vec();
-            if with_opts {
-                v.push("options: Map");
-            }
-            v.push("Map");
-            v
-        };
-        let c = ctx.clone();
-        let f = move |host: Dynamic, l: &str, r: &str, o: Map| {
-            copy(
-                &c,
-                Side::Local(local(l)?),
-                Side::Remote(host_of(&c, &host)?, r.into()),
-                o,
-            )
-        };
-        let c2 = ctx.clone();
-        let g = move |host: Dynamic, r: &str, l: &str, o: Map| {
-            copy(
-                &c2,
-                Side::Remote(host_of(&c2, &host)?, r.into()),
-                Side::Local(local(l)?),
-                o,
-            )
-        };
-        let c3 = ctx.clone();
-        let b = move |s: Dynamic, sp: &str, d: Dynamic, dp: &str, o: Map| {
-            copy(
-                &c3,
-                Side::Remote(host_of(&c3, &s)?, sp.into()),
-                Side::Remote(host_of(&c3, &d)?, dp.into()),
-                o,
-            )
-        };
-        if with_opts {
-            add!(
-                &mut m,
-                "upload",
-                opt(&["host: Host", "local: String", "remote: String"]),
-                &doc(up),
-                move |nc: NativeCallContext, h: Dynamic, l: &str, r: &str, o: Map| at(
-                    &nc,
-                    f(h, l, r, o)
-                )
-            );
-            add!(
-                &mut m,
-                "download",
-                opt(&["host: Host", "remote: String", "local: String"]),
-                &doc(down),
-                move |nc: NativeCallContext, h: Dynamic, r: &str, l: &str, o: Map| at(
-                    &nc,
-                    g(h, r, l, o)
-                )
-            );
-            add!(
-                &mut m,
-                "between",
-                opt(&[
-                    "src: Host",
-                    "src_path: String",
-                    "dst: Host",
-                    "dst_path: String"
-                ]),
-                &doc(between),
-                move |nc: NativeCallContext, s: Dynamic, sp: &str, d: Dynamic, dp: &str, o: Map| at(
-                    &nc,
-                    b(s, sp, d, dp, o)
-                )
-            );
-        } else {
-            add!(
-                &mut m,
-                "upload",
-                opt(&["host: Host", "local: String", "remote: String"]),
-                &doc(up),
-                move |nc: NativeCallContext, h: Dynamic, l: &str, r: &str| at(
-                    &nc,
-                    f(h, l, r, Map::new())
-                )
-            );
-            add!(
-                &mut m,
-                "download",
-                opt(&["host: Host", "remote: String", "local: String"]),
-                &doc(down),
-                move |nc: NativeCallContext, h: Dynamic, r: &str, l: &str| at(
-                    &nc,
-                    g(h, r, l, Map::new())
-                )
-            );
-            add!(
-                &mut m,
-                "between",
-                opt(&[
-                    "src: Host",
-                    "src_path: String",
-                    "dst: Host",
-                    "dst_path: String"
-                ]),
-                &doc(between),
-                move |nc: NativeCallContext, s: Dynamic, sp: &str, d: Dynamic, dp: &str| at(
-                    &nc,
-                    b(s, sp, d, dp, Map::new())
-                )
-            );
-        }
-    }
+    let up = format!("Upload the local file `local` to `remote` on `host`, verified by sha256, atomically.\n{OPTIONS_DOC}");
+    let down = format!("Download `remote` from `host` to the local file `local`, verified by sha256, atomically.\n{OPTIONS_DOC}");
+    let between = format!("Copy `src_path` on `src` to `dst_path` on `dst`, streamed through this machine, verified\nby sha256 at both ends, atomically.\n{OPTIONS_DOC}");
+    let c = ctx.clone();
+    let upload = move |h: Dynamic, l: &str, r: &str, o: Map| {
+        copy(
+            &c,
+            Side::Local(local(l)?),
+            Side::Remote(host_of(&c, &h)?, r.into()),
+            o,
+        )
+    };
+    let c = ctx.clone();
+    let download = move |h: Dynamic, r: &str, l: &str, o: Map| {
+        copy(
+            &c,
+            Side::Remote(host_of(&c, &h)?, r.into()),
+            Side::Local(local(l)?),
+            o,
+        )
+    };
+    let c = ctx.clone();
+    let host_to_host = move |s: Dynamic, sp: &str, d: Dynamic, dp: &str, o: Map| {
+        copy(
+            &c,
+            Side::Remote(host_of(&c, &s)?, sp.into()),
+            Side::Remote(host_of(&c, &d)?, dp.into()),
+            o,
+        )
+    };
+    // Each with and without the options map (Rhai has no default arguments).
+    let (u, d, b) = (upload.clone(), download.clone(), host_to_host.clone());
+    add!(
+        &mut m,
+        "upload",
+        [
+            "host: Host",
+            "local: String",
+            "remote: String",
+            "options: Map",
+            "Map"
+        ],
+        &up,
+        move |nc: NativeCallContext, h: Dynamic, l: &str, r: &str, o: Map| at(&nc, u(h, l, r, o))
+    );
+    add!(
+        &mut m,
+        "upload",
+        ["host: Host", "local: String", "remote: String", "Map"],
+        &up,
+        move |nc: NativeCallContext, h: Dynamic, l: &str, r: &str| at(
+            &nc,
+            upload(h, l, r, Map::new())
+        )
+    );
+    add!(
+        &mut m,
+        "download",
+        [
+            "host: Host",
+            "remote: String",
+            "local: String",
+            "options: Map",
+            "Map"
+        ],
+        &down,
+        move |nc: NativeCallContext, h: Dynamic, r: &str, l: &str, o: Map| at(&nc, d(h, r, l, o))
+    );
+    add!(
+        &mut m,
+        "download",
+        ["host: Host", "remote: String", "local: String", "Map"],
+        &down,
+        move |nc: NativeCallContext, h: Dynamic, r: &str, l: &str| at(
+            &nc,
+            download(h, r, l, Map::new())
+        )
+    );
+    add!(
+        &mut m,
+        "between",
+        [
+            "src: Host",
+            "src_path: String",
+            "dst: Host",
+            "dst_path: String",
+            "options: Map",
+            "Map"
+        ],
+        &between,
+        move |nc: NativeCallContext, s: Dynamic, sp: &str, dh: Dynamic, dp: &str, o: Map| at(
+            &nc,
+            b(s, sp, dh, dp, o)
+        )
+    );
+    add!(
+        &mut m,
+        "between",
+        [
+            "src: Host",
+            "src_path: String",
+            "dst: Host",
+            "dst_path: String",
+            "Map"
+        ],
+        &between,
+        move |nc: NativeCallContext, s: Dynamic, sp: &str, dh: Dynamic, dp: &str| at(
+            &nc,
+            host_to_host(s, sp, dh, dp, Map::new())
+        )
+    );
     m
 }

@@ -81,8 +81,56 @@ fn confirm(ctx: &Ctx, question: &str) -> RhaiResult<bool> {
     Ok(answer)
 }
 
+/// Wait `seconds` (fractions allowed), interrupted by Ctrl-C; a dry run does not wait.
+fn sleep(ctx: &Ctx, seconds: f64) -> RhaiResult<()> {
+    if ctx.mode != Mode::Run || ctx.model().declaring {
+        return Ok(());
+    }
+    if !(0.0..=86400.0).contains(&seconds) {
+        return fail(
+            Kind::Usage,
+            "",
+            format!("sleep({seconds}): seconds must be between 0 and 86400"),
+        );
+    }
+    let cancel = ctx.cancel.clone();
+    let interrupted = ctx.rt.block_on(async {
+        tokio::select! {
+            _ = tokio::time::sleep(std::time::Duration::from_secs_f64(seconds)) => false,
+            _ = cancel.cancelled() => true,
+        }
+    });
+    if interrupted {
+        return Err(Box::new(rhai::EvalAltResult::ErrorTerminated(
+            "interrupted".into(),
+            rhai::Position::NONE,
+        )));
+    }
+    Ok(())
+}
+
 pub fn register(engine: &mut Engine, ctx: &Arc<Ctx>) {
     let mut m = Module::new();
+    let c = ctx.clone();
+    add!(
+        &mut m,
+        "sleep",
+        &["seconds: float", "()"],
+        "Wait `seconds` (e.g. between polls); Ctrl-C interrupts it; `plan` does not wait.",
+        move |nc: NativeCallContext, seconds: f64| at(&nc, sleep(&c, seconds))
+    );
+    let c = ctx.clone();
+    add!(
+        &mut m,
+        "sleep",
+        &["seconds: int", "()"],
+        "Wait `seconds` (e.g. between polls); Ctrl-C interrupts it; `plan` does not wait.",
+        move |nc: NativeCallContext, seconds: i64| at(&nc, sleep(&c, seconds as f64))
+    );
+    let c = ctx.clone();
+    add!(&mut m, "dry_run", &["bool"],
+        "True in `plan` (and `check`): mutations are shown, not made, so their output is empty.\nBranch on it where a later call needs a mutation's output.",
+        move || c.mode != Mode::Run);
     let c = ctx.clone();
     add!(&mut m, "pause", &["message: String", "()"],
         "Show `message` (instructions for the operator) and wait until they confirm it is done.\nFails without a terminal unless `--yes` was given; `plan` only shows it.",

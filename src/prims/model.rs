@@ -60,7 +60,8 @@ fn param(ctx: &Ctx, name: &str, help: &str, default: Dynamic) -> RhaiResult<Dyna
 fn secret(ctx: &Ctx, name: &str) -> RhaiResult<Secret> {
     match ctx.secrets.get(name) {
         Some(s) => Ok(s.clone()),
-        None if ctx.mode == Mode::Offline => Ok(Secret::new(name, "")),
+        // A dry run makes no change a secret could be needed for.
+        None if ctx.mode != Mode::Run => Ok(Secret::new(name, "")),
         None => usage(format!(
             "secret `{name}` was not given: pass --set-secret {name}=env:VAR (or file:PATH)"
         )),
@@ -252,6 +253,20 @@ pub fn register(engine: &mut Engine, ctx: &Arc<Ctx>) {
     add!(&mut m, "secret", &["name: String", "Secret"],
         "A secret given with `--set-secret name=env:VAR|file:PATH`. It has no string form: only\ncommand primitives can use it, and every output masks it.",
         move |nc: NativeCallContext, name: &str| at(&nc, secret(&c, name)));
+    add!(&mut m, "fail", &["host: Host", "message: String", "()"],
+        "Stop with a failure about `host` (exit code 1, like a failed command), for a state a\nhelper found on the host that the runbook cannot go on from. `throw` is for mistakes in the script.",
+        |nc: NativeCallContext, host: Dynamic, message: &str| -> RhaiResult<()> {
+            at(&nc, Err(Failure::new(Kind::Remote, &host.to_string(), message.to_string()).into_err()))
+        });
+    let c = ctx.clone();
+    add!(&mut m, "mask", &["text: String", "String"],
+        "Mask `text` in every output from now on (terminal, journal, errors), as a secret's value is,\nand return it unchanged: for sensitive values a runbook reads from a host.",
+        move |text: &str| -> String {
+            if !text.is_empty() {
+                c.redactor.add(&Secret::new("masked", text));
+            }
+            text.to_string()
+        });
     let c = ctx.clone();
     add!(&mut m, "step", &["name: String", "description: String", "body: Fn", "()"],
         "Declare a step and run `body` when it is selected (`--only`, `--from`, not finished by an\nearlier attempt). Journaled: start, end, every command inside.",

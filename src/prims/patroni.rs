@@ -225,13 +225,22 @@ fn dynamic_kind(v: &Dynamic) -> &'static str {
 
 /// Patroni 3.0 stores whatever `-s` says: `ttl=soon`, or `postgresql=5` (which drops the whole
 /// postgresql section). Refuse edits that change a key's type, and non-integers for integer keys.
-fn check_types(host: &HostInfo, current: &serde_yaml_ng::Mapping, settings: &[(String, Dynamic)]) -> RhaiResult<()> {
+fn check_types(
+    host: &HostInfo,
+    current: &serde_yaml_ng::Mapping,
+    settings: &[(String, Dynamic)],
+) -> RhaiResult<()> {
     for (key, value) in settings {
         if value.is_unit() {
             continue;
         }
         if INTEGER_KEYS.contains(&key.as_str()) && !value.is_int() {
-            return Err(Failure::new(Kind::Usage, &host.name, format!("Patroni's `{key}` is an integer, not {value:?}; nothing was changed")).into_err());
+            return Err(Failure::new(
+                Kind::Usage,
+                &host.name,
+                format!("Patroni's `{key}` is an integer, not {value:?}; nothing was changed"),
+            )
+            .into_err());
         }
         if let Some(old) = lookup(current, key) {
             let (was, now) = (yaml_kind(old), dynamic_kind(value));
@@ -248,8 +257,17 @@ fn check_types(host: &HostInfo, current: &serde_yaml_ng::Mapping, settings: &[(S
     Ok(())
 }
 
+/// An edit checked against the config it changes.
+struct Edit {
+    /// Dotted key → new value.
+    settings: Vec<(String, Dynamic)>,
+    /// `show-config` as printed (the backup), and parsed.
+    original: String,
+    parsed: serde_yaml_ng::Mapping,
+}
+
 /// The settings of an edit, checked against the current config (read with a probe).
-fn prepare(ctx: &Ctx, p: &Patronictl, changes: &Map, what: &str) -> RhaiResult<(Vec<(String, Dynamic)>, String, serde_yaml_ng::Mapping)> {
+fn prepare(ctx: &Ctx, p: &Patronictl, changes: &Map, what: &str) -> RhaiResult<Edit> {
     let mut settings = Vec::new();
     flatten("", changes, &mut settings);
     if settings.is_empty() {
@@ -257,12 +275,16 @@ fn prepare(ctx: &Ctx, p: &Patronictl, changes: &Map, what: &str) -> RhaiResult<(
     }
     let (original, parsed) = p.show_raw(ctx)?;
     check_types(&p.host, &parsed, &settings)?;
-    Ok((settings, original, parsed))
+    Ok(Edit {
+        settings,
+        original,
+        parsed,
+    })
 }
 
 fn edit_config(ctx: &Ctx, host: &Dynamic, changes: &Map) -> RhaiResult<()> {
     let p = Patronictl::of(ctx, host)?;
-    let (settings, _, _) = prepare(ctx, &p, changes, "edit_config")?;
+    let Edit { settings, .. } = prepare(ctx, &p, changes, "edit_config")?;
     let args = edit_args(&settings)?;
     let out = p.run(
         ctx,
@@ -315,7 +337,11 @@ fn apply_config(ctx: &Ctx, host: &Dynamic, file: &str) -> RhaiResult<()> {
 /// Back up, push the exact-restore undo, then edit: the guide's step 5 for Patroni.
 fn raise(ctx: &Ctx, host: &Dynamic, changes: &Map) -> RhaiResult<Map> {
     let p = Patronictl::of(ctx, host)?;
-    let (settings, original, parsed) = prepare(ctx, &p, changes, "raise")?;
+    let Edit {
+        settings,
+        original,
+        parsed,
+    } = prepare(ctx, &p, changes, "raise")?;
     let mut report = Map::new();
     for (k, v) in &settings {
         let old = show_value(lookup(&parsed, k));
@@ -383,7 +409,10 @@ pub fn module(ctx: &Arc<Ctx>) -> Module {
                 &nc,
                 Patronictl::of(&c, &host)
                     .and_then(|p| p.show_raw(&c))
-                    .map(|(_, m)| super::text::yaml_to_dynamic(&serde_yaml_ng::Value::Mapping(m)).cast::<Map>()),
+                    .map(|(_, m)| {
+                        super::text::yaml_to_dynamic(&serde_yaml_ng::Value::Mapping(m))
+                            .cast::<Map>()
+                    }),
             )
         }
     );

@@ -3,7 +3,7 @@
 //! `--json` output of CLIs such as `cfy`.
 
 use super::{add, usage, RhaiResult};
-use rhai::{Array, Dynamic, Engine, Module};
+use rhai::{Array, Dynamic, Engine, Module, NativeCallContext};
 
 /// YAML as Rhai values (types kept: int, float, bool, string, map, array, null as `()`).
 pub fn yaml_to_dynamic(v: &serde_yaml_ng::Value) -> Dynamic {
@@ -45,6 +45,19 @@ pub fn register(engine: &mut Engine) {
         &["text: String", "String"],
         "`text` without leading and trailing whitespace (a new string; `text` is unchanged).",
         |text: &str| text.trim().to_string()
+    );
+    add!(
+        &mut m,
+        "join",
+        &["items: Array", "separator: String", "String"],
+        "The items as text, separated by `separator` (hosts by their names).",
+        |nc: NativeCallContext, items: Array, separator: &str| -> RhaiResult<String> {
+            let words: RhaiResult<Vec<String>> = items
+                .into_iter()
+                .map(|i| nc.call_native_fn::<String>("to_string", (i,)))
+                .collect();
+            Ok(words?.join(separator))
+        }
     );
     add!(
         &mut m,

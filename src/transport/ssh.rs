@@ -4,7 +4,8 @@
 
 use super::{BoxRead, BoxWrite, Spawned, Transport, TransportError};
 use crate::inventory::HostInfo;
-use openssh::{KnownHosts, Session, SessionBuilder, Stdio};
+use openssh::{ControlPersist, KnownHosts, Session, SessionBuilder, Stdio};
+use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Mutex;
@@ -69,7 +70,12 @@ impl Ssh {
             KnownHosts::Strict
         })
         .connect_timeout(self.options.connect_timeout)
-        .server_alive_interval(Duration::from_secs(5));
+        .server_alive_interval(Duration::from_secs(5))
+        // A master left behind by a killed runbook exits on its own once idle; a live run whose
+        // master went idle reconnects (see `spawn`).
+        .control_persist(ControlPersist::IdleFor(
+            NonZeroUsize::new(300).unwrap_or(NonZeroUsize::MIN),
+        ));
         if let Some(u) = &h.user {
             b.user(u.clone());
         }

@@ -1,0 +1,393 @@
+//! The bundled cloudify-ha-upgrade runbook, end to end on the lab (real sshd, etcd, Patroni,
+//! PostgreSQL, HAProxy; the Cloudify simulator is the one stand-in).
+use crate::lab_env::{exclusive, lab, Lab};
+use crate::util::{events, Rb};
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+const MANAGERS: [&str; 3] = ["mgr-1", "mgr-2", "mgr-3"];
+
+/// What must be byte-identical after the upgrade: Patroni's dynamic config and every haproxy.cfg.
+fn originals(lab: &Lab) -> BTreeMap<String, String> {
+    let mut m = BTreeMap::new();
+    m.insert(
+        "patroni".into(),
+        lab.exec(
+            "mgr-1",
+            &[
+                "/opt/patroni/bin/patronictl",
+                "-c",
+                "/etc/patroni.conf",
+                "show-config",
+            ],
+        ),
+    );
+    for h in MANAGERS {
+        m.insert(
+            format!("{h}:haproxy.cfg"),
+            lab.exec(h, &["cat", "/etc/haproxy/haproxy.cfg"]),
+        );
+    }
+    m
+}
+
+fn upgrade(rb: &Rb, lab: &Lab, extra: &[&str]) -> std::process::Command {
+    let mut args = vec![
+        "run",
+        "cloudify-ha-upgrade",
+        "-i",
+        lab.inventory(),
+        "--yes",
+        "--set-secret",
+        "old_admin_password=env:OLD_ADMIN_PW",
+    ];
+    args.extend_from_slice(extra);
+    let mut c = rb.command(&args);
+    c.env("OLD_ADMIN_PW", "old-admin-pw");
+    c
+}
+
+/// Flip one of the simulator's fault switches (tests/lab/sim/fault HOST OPERATION fail|hang|clear).
+fn sim_fault(args: &[&str]) {
+    let ok = std::process::Command::new(crate::lab_env::script("sim/fault"))
+        .args(args)
+        .status()
+        .expect("sim fault")
+        .success();
+    assert!(ok, "sim fault {args:?}");
+}
+
+fn json(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"))
+}
+
+fn ids(list: &serde_json::Value, key: &str) -> Vec<String> {
+    let mut v: Vec<String> = list
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|d| d[key].as_str().unwrap_or("").to_string())
+        .collect();
+    v.sort();
+    v
+}
+
+fn sql(query: &str) -> String {
+    let out = std::process::Command::new("psql")
+        .args([
+            "-h",
+            "127.0.0.12",
+            "-p",
+            "5432",
+            "-U",
+            "cloudify",
+            "-d",
+            "cloudify_db",
+            "-Atc",
+            query,
+        ])
+        .env("PGPASSWORD", "cloudify")
+        .output()
+        .expect("psql");
+    assert!(
+        out.status.success(),
+        "psql: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// The outcome the guide promises, checked on the hosts themselves.
+fn assert_upgraded(lab: &Lab, before: &BTreeMap<String, String>) {
+    let old_deployments = ids(
+        &json(&lab.ssh("old-1", "cfy deployments list --all-tenants --json")),
+        "id",
+    );
+    let new_deployments = ids(
+        &json(&lab.ssh("mgr-1", "cfy deployments list --all-tenants --json")),
+        "id",
+    );
+    assert_eq!(
+        new_deployments, old_deployments,
+        "the active manager holds the old manager's deployments"
+    );
+    assert_eq!(
+        sql("select count(*) from deployments"),
+        old_deployments.len().to_string(),
+        "and PostgreSQL holds them"
+    );
+    for h in ["mgr-2", "mgr-3"] {
+        assert_eq!(lab.ssh_status(h, "cfy status"), 0, "{h} is started again");
+    }
+    let agents = json(&lab.ssh("mgr-1", "cfy agents list -a --json"));
+    let agent_deployments: std::collections::BTreeSet<String> = agents
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|a| a["deployment"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(
+        agent_deployments.into_iter().collect::<Vec<_>>(),
+        old_deployments,
+        "agents of every deployment"
+    );
+    for a in agents.as_array().into_iter().flatten() {
+        assert_eq!(
+            a["manager"], "mgr-1",
+            "agent {} reinstalled on the new manager",
+            a["id"]
+        );
+    }
+    assert_eq!(
+        &originals(lab),
+        before,
+        "Patroni's config and haproxy.cfg are back, byte for byte"
+    );
+}
+
+#[test]
+fn the_upgrade_completes_and_the_restore_ran_inside_the_raised_window() {
+    let lab = lab();
+    let _serial = exclusive();
+    lab.reset_cloudify();
+    let before = originals(lab);
+    let rb = Rb::new();
+    let out = upgrade(&rb, lab, &[]).output().expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_upgraded(lab, &before);
+    let seen = json(&lab.exec(
+        "mgr-1",
+        &["cat", "/var/lib/cloudify-sim/restore-observed.json"],
+    ));
+    assert_eq!(seen["patroni"]["ttl"], 86400, "{seen}");
+    assert_eq!(seen["patroni"]["retry_timeout"], 86400, "{seen}");
+    assert_eq!(seen["haproxy"]["timeout_client"], "1440m", "{seen}");
+    assert_eq!(seen["haproxy"]["timeout_server"], "1440m", "{seen}");
+    assert_eq!(seen["haproxy"]["reloaded_after_cfg_change"], true, "{seen}");
+    let j = rb.journal();
+    let steps: Vec<_> = events(&j, "step_end")
+        .iter()
+        .map(|e| e["step"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(steps.len(), 11, "{steps:?}");
+    assert!(
+        rb.path("snapshots/cluster-upgrade.zip").exists(),
+        "the snapshot is kept locally"
+    );
+
+    // Re-running after success changes nothing harmful: the snapshot is reused, the restore is
+    // recognised as done, and the configs end as they were.
+    let again = upgrade(&rb, lab, &[]).output().expect("run again");
+    assert_eq!(
+        again.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    let text = String::from_utf8_lossy(&again.stderr);
+    assert!(
+        text.contains("snapshot cluster-upgrade exists (created); reusing it"),
+        "{text}"
+    );
+    assert!(text.contains("was restored already"), "{text}");
+    assert_upgraded(lab, &before);
+}
+
+#[test]
+fn a_failed_restore_reverts_the_timeouts_and_resume_completes_without_repeating_steps() {
+    let lab = lab();
+    let _serial = exclusive();
+    lab.reset_cloudify();
+    let before = originals(lab);
+    sim_fault(&["mgr-1", "restore", "fail"]);
+    let rb = Rb::new();
+    let out = upgrade(&rb, lab, &[]).output().expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    sim_fault(&["mgr-1", "restore", "clear"]);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("restore of cluster-upgrade") && stderr.contains("failed on mgr-1"),
+        "{stderr}"
+    );
+    assert_eq!(originals(lab), before, "the failure reverted the timeouts");
+
+    let mut resume = rb.command(&["resume", "--yes"]);
+    resume.env("OLD_ADMIN_PW", "old-admin-pw");
+    let out = resume.output().expect("resume");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_upgraded(lab, &before);
+    let j = rb.journal();
+    let starts = |step: &str| {
+        events(&j, "step_start")
+            .iter()
+            .filter(|e| e["step"] == step)
+            .count()
+    };
+    for step in [
+        "snapshot",
+        "encoding-alphabet",
+        "install",
+        "stop-standbys",
+        "copy-snapshot",
+    ] {
+        assert_eq!(starts(step), 1, "{step} ran once");
+    }
+    assert_eq!(
+        starts("raise-timeouts"),
+        2,
+        "the timeouts were raised again before the retry"
+    );
+    assert_eq!(starts("restore"), 2);
+}
+
+#[test]
+fn after_sigkill_during_the_restore_resume_reverts_first_then_completes() {
+    let lab = lab();
+    let _serial = exclusive();
+    lab.reset_cloudify();
+    let before = originals(lab);
+    sim_fault(&["mgr-1", "restore", "hang"]);
+    let rb = Rb::new();
+    let mut child = upgrade(&rb, lab, &[])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let started = Instant::now();
+    while lab.exec_status(
+        "mgr-1",
+        &["test", "-e", "/var/lib/cloudify-sim/restore-observed.json"],
+    ) != 0
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(90),
+            "the restore never started"
+        );
+        assert!(
+            child.try_wait().ok().flatten().is_none(),
+            "the run ended before the restore"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    child.kill().expect("SIGKILL");
+    child.wait().ok();
+    let during = lab.exec("mgr-1", &["cat", "/etc/haproxy/haproxy.cfg"]);
+    assert!(
+        during.contains("timeout client 1440m"),
+        "the killed run left the timeouts raised"
+    );
+    sim_fault(&["mgr-1", "restore", "clear"]);
+
+    let mut resume = rb.command(&["resume", "--yes"]);
+    resume.env("OLD_ADMIN_PW", "old-admin-pw");
+    let out = resume.output().expect("resume");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("running 2 undo record(s) left by the earlier attempt"),
+        "{stderr}"
+    );
+    assert_upgraded(lab, &before);
+    let j = rb.journal();
+    let resume_at = j
+        .iter()
+        .position(|r| r["event"] == "resume")
+        .expect("resume record");
+    let first_pop = j
+        .iter()
+        .position(|r| r["event"] == "undo_pop")
+        .expect("undo ran");
+    let second_raise = j
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r["event"] == "step_start" && r["step"] == "raise-timeouts")
+        .nth(1)
+        .map(|(i, _)| i)
+        .expect("raised again");
+    assert!(
+        resume_at < first_pop && first_pop < second_raise,
+        "reverted first, then raised again"
+    );
+}
+
+#[test]
+fn plan_lists_every_command_per_host_and_changes_nothing() {
+    let lab = lab();
+    let _serial = exclusive();
+    lab.reset_cloudify();
+    let before = originals(lab);
+    let rb = Rb::new();
+    let r = rb.run(&["plan", "cloudify-ha-upgrade", "-i", lab.inventory()]);
+    r.code(0);
+    for line in [
+        "old-1: cfy snapshots create cluster-upgrade",
+        "old-1: cfy snapshots download cluster-upgrade -o /tmp/cluster-upgrade.zip",
+        "mgr-2: sudo -n -- cfy_manager stop",
+        "mgr-3: sudo -n -- cfy_manager stop",
+        "mgr-1: copy local:snapshots/cluster-upgrade.zip → mgr-1:/tmp/cluster-upgrade.zip",
+        "mgr-1: patroni ttl: 30 → 86400",
+        "mgr-1: sudo -n -- /opt/patroni/bin/patronictl -c /etc/patroni.conf edit-config -s retry_timeout=86400 -s ttl=86400 --force",
+        "+    timeout client 1440m",
+        "mgr-1: sudo -n -- sh -c 'service haproxy reload'",
+        "mgr-1: cfy snapshots upload /tmp/cluster-upgrade.zip -s cluster-upgrade",
+        "mgr-1: cfy snapshots restore cluster-upgrade",
+        "mgr-1: sudo -n -- /opt/patroni/bin/patronictl -c /etc/patroni.conf edit-config --replace - --force",
+        "mgr-2: sudo -n -- cfy_manager start",
+        "mgr-1: cfy agents install --all-tenants",
+        "pause: Delete the old host(s)",
+    ] {
+        assert!(r.stdout.contains(line), "plan misses `{line}`:\n{}", r.stdout);
+    }
+    assert_eq!(originals(lab), before);
+    assert_eq!(
+        json(&lab.ssh("old-1", "cfy snapshots list --json")),
+        serde_json::json!([]),
+        "no snapshot was made"
+    );
+    assert_eq!(
+        lab.ssh_status("mgr-2", "cfy status"),
+        0,
+        "no manager was stopped"
+    );
+}
+
+#[test]
+fn a_fork_with_a_site_step_runs_end_to_end() {
+    let lab = lab();
+    let _serial = exclusive();
+    lab.reset_cloudify();
+    let before = originals(lab);
+    let rb = Rb::new();
+    rb.run(&["fork", "cloudify-ha-upgrade", "site"]).code(0);
+    let text = rb.read("site/cloudify-ha-upgrade.rhai");
+    let anchor = "step(\"snapshot\",";
+    assert!(text.contains(anchor));
+    let site_step = "step(\"site-precheck\", \"Site: the managers have room for the snapshot\", || {\n    for host in managers { ssh::probe(host, [\"test\", \"-w\", remote_dir]); }\n    log(\"site pre-check passed\");\n});\n\n";
+    rb.write(
+        "site/cloudify-ha-upgrade.rhai",
+        &text.replacen(anchor, &format!("{site_step}{anchor}"), 1),
+    );
+    let mut c = rb.command(&[
+        "run",
+        "site/cloudify-ha-upgrade.rhai",
+        "-i",
+        lab.inventory(),
+        "--yes",
+        "--set-secret",
+        "old_admin_password=env:OLD_ADMIN_PW",
+    ]);
+    c.env("OLD_ADMIN_PW", "old-admin-pw");
+    let out = c.output().expect("run fork");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("▶ [1/12] site-precheck") && stderr.contains("site pre-check passed"),
+        "{stderr}"
+    );
+    assert_upgraded(lab, &before);
+}
