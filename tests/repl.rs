@@ -1,7 +1,7 @@
 //! The REPL and the recovery prompt, driven through a pseudo-terminal against the lab: what an
 //! operator types, what they see, and what the journal and the hosts show afterwards.
 
-use crate::lab_env::{exclusive, lab};
+use crate::lab_env::{exclusive, lab, shared};
 use crate::util::{events, journal_of, Rb};
 use rexpect::process::WaitStatus;
 use rexpect::session::{spawn_with_options, Options, PtySession};
@@ -119,6 +119,7 @@ fn commands(journal: &[serde_json::Value]) -> Vec<(String, String, Option<String
 #[test]
 fn a_session_runs_primitives_and_one_step_and_journals_exactly_those() {
     let lab = lab();
+    let _lab = shared();
     let rb = Rb::new();
     let marker = "/tmp/rb-repl-session";
     lab.exec("mgr-2", &["rm", "-f", marker]);
@@ -205,6 +206,7 @@ fn a_session_runs_primitives_and_one_step_and_journals_exactly_those() {
 #[test]
 fn tab_completes_functions_and_hosts_and_help_prints_the_doc() {
     let lab = lab();
+    let _lab = shared();
     let rb = Rb::new();
     let mut repl = Repl::start(&rb, &["repl", "-i", lab.inventory()]);
 
@@ -260,6 +262,7 @@ fn tab_completes_functions_and_hosts_and_help_prints_the_doc() {
 #[test]
 fn errors_print_as_diagnostics_and_the_session_goes_on() {
     let lab = lab();
+    let _lab = shared();
     let rb = Rb::new();
     let mut repl = Repl::start(&rb, &["repl", "-i", lab.inventory()]);
 
@@ -459,6 +462,7 @@ step("last", "The step after", || { log("last done"); });
 #[test]
 fn a_failed_step_offers_a_repl_on_the_live_run_and_retry_completes_it() {
     let lab = lab();
+    let _lab = shared();
     let needed = "/tmp/rb-repl-needed";
     lab.exec("mgr-2", &["rm", "-f", needed]);
     let rb = Rb::new();
@@ -487,7 +491,7 @@ fn a_failed_step_offers_a_repl_on_the_live_run_and_retry_completes_it() {
     let out = repl.line(&format!(r#"ssh::run("mgr-2", ["touch", "{needed}"]).ok"#));
     assert!(out.contains("true"), "{out}");
     repl.keys(":retry\r");
-    let out = repl.expect("finished; journal:");
+    let out = repl.expect("\njournal: ");
     assert!(
         out.contains("↻ needs-file: again") && out.contains("✓ needs-file"),
         "{out}"
