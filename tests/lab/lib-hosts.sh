@@ -164,8 +164,11 @@ in_host() {
   shift
   pid=$(live_holder "$name")
   [[ -n $pid ]] || die "host $name is not running (tests/lab/up)"
-  nsenter -t "$pid" -m -u -- env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-    LANG=C.UTF-8 "$@" 9>&-
+  (
+    close_inherited_fds
+    exec nsenter -t "$pid" -m -u -- env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+      LANG=C.UTF-8 "$@"
+  )
 }
 
 sshd_pid() { read_pid "$(hostdir "$1")/run/sshd.pid"; }

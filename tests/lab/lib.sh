@@ -202,8 +202,22 @@ stop_pids() {
 spawn() {
   local pidfile=$1 log=$2
   shift 2
-  setsid "$@" </dev/null >>"$log" 2>&1 9>&- &
+  (
+    close_inherited_fds
+    exec setsid "$@" </dev/null >>"$log" 2>&1
+  ) &
   printf '%s\n' "$!" >"$pidfile"
+}
+
+# Close every descriptor above 2 in this (sub)shell: a daemon must not keep alive a lock its
+# starter held — ours on fd 9, or a caller's `flock FILE cmd` — for as long as the daemon runs.
+close_inherited_fds() {
+  local fd
+  for fd in /proc/$BASHPID/fd/*; do
+    fd=${fd##*/}
+    ((fd > 2)) && eval "exec $fd>&-" 2>/dev/null
+  done
+  return 0
 }
 
 # Bounded wait for a check command; $1 = seconds, $2 = what we wait for (for the error).
