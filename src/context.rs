@@ -284,7 +284,11 @@ impl Ctx {
             &host.name,
             req,
             cancel,
-            self.sink(&host.name),
+            if req.sensitive {
+                None
+            } else {
+                self.sink(&host.name)
+            },
         )
         .await;
         let (code, error, duration, out, err) = match &result {
@@ -296,6 +300,11 @@ impl Ctx {
                 o.stderr.as_str(),
             ),
             Err(e) => (None, Some(e.to_string()), Duration::ZERO, "", ""),
+        };
+        let (out, err) = if req.sensitive {
+            ("(sensitive output not kept)", "")
+        } else {
+            (out, err)
         };
         let journaled = self.record(Event::Command {
             step: self.current_step(),

@@ -174,6 +174,11 @@ pub struct RunMeta {
     pub inventory: Option<PathBuf>,
     pub params: BTreeMap<String, String>,
     pub secrets: BTreeMap<String, SecretSource>,
+    /// `--only` and `--from` as given: `resume` keeps to the same selection.
+    #[serde(default)]
+    pub only: Vec<String>,
+    #[serde(default)]
+    pub from: Option<String>,
     pub created: String,
 }
 

@@ -220,7 +220,7 @@ fn start(opts: &Options, root: &std::path::Path) -> Result<(Session, String, boo
         inventory: ctx.inventory.path.clone(),
         params: ctx.overrides.clone(),
         secrets,
-        created: String::new(),
+        ..RunMeta::default()
     };
     run.write_meta(&meta, &text)?;
     ctx.set_journal(Journal::open(&run.journal_path(), ctx.redactor.clone())?, 0);

@@ -284,6 +284,8 @@ pub fn run(inv: &Invocation) -> Result<()> {
         module_dir: source.module_dir.clone(),
         inventory: ctx.inventory.path.clone(),
         params: ctx.overrides.clone(),
+        only: inv.selection.only.clone(),
+        from: inv.selection.from.clone(),
         secrets,
         created: String::new(),
     };
@@ -346,7 +348,11 @@ pub fn reopen(
             .map(|(k, v)| format!("{k}={v}"))
             .collect(),
         secrets,
-        selection: Selection::default(),
+        selection: Selection {
+            only: meta.only.clone(),
+            from: meta.from.clone(),
+            ..Selection::default()
+        },
         settings: settings.clone(),
         state_dir: None,
     };
@@ -453,6 +459,7 @@ pub fn log_line(r: &journal::Record) -> String {
     let t = r.ts.get(11..19).unwrap_or(&r.ts);
     let line = match &r.event {
         Event::RunStart { runbook, mode } => format!("{mode} {runbook} started"),
+        Event::Resume { skipping } if skipping.is_empty() => "resumed".to_string(),
         Event::Resume { skipping } => format!("resumed (skipping {})", skipping.join(", ")),
         Event::StepStart { step } => format!("▶ {step}"),
         Event::StepEnd {

@@ -62,6 +62,7 @@ impl UndoExec {
             sudo: self.sudo,
             stdin: self.stdin.clone().map(String::into_bytes),
             timeout: Duration::from_secs(self.timeout_secs),
+            sensitive: false,
         }
     }
 }

@@ -117,6 +117,7 @@ async fn remote(
         sudo,
         stdin: None,
         timeout: ctx.settings.default_timeout,
+        sensitive: false,
     };
     ctx.exec_async(host, &req, effect, &ctx.cancel)
         .await
@@ -456,6 +457,7 @@ impl Transfer<'_> {
                     sudo: self.opts.sudo,
                     stdin: None,
                     timeout: Duration::from_secs(15),
+                    sensitive: false,
                 };
                 let never = tokio_util::sync::CancellationToken::new();
                 let _ = self.ctx.exec_async(h, &req, Effect::Mutation, &never).await;

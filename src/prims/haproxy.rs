@@ -49,6 +49,7 @@ impl Haproxy {
             sudo: self.sudo,
             stdin: stdin.map(String::into_bytes),
             timeout: self.timeout,
+            sensitive: false,
         }
     }
 

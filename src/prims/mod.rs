@@ -159,13 +159,15 @@ pub fn argv_of(values: &Array) -> RhaiResult<Vec<Arg>> {
         .collect()
 }
 
-/// Options every exec-like primitive takes: `#{ timeout: secs, check: bool, stdin: text, probe: bool }`.
+/// Options every exec-like primitive takes:
+/// `#{ timeout: secs, check: bool, stdin: text, probe: bool, sensitive: bool }`.
 #[derive(Debug, Clone)]
 pub struct ExecOpts {
     pub timeout: Duration,
     pub check: bool,
     pub stdin: Option<String>,
     pub probe: bool,
+    pub sensitive: bool,
 }
 
 impl ExecOpts {
@@ -175,6 +177,7 @@ impl ExecOpts {
             check: true,
             stdin: None,
             probe: false,
+            sensitive: false,
         };
         for (k, v) in map {
             match k.as_str() {
@@ -198,10 +201,16 @@ impl ExecOpts {
                             .into_err()
                     })?
                 }
+                "sensitive" => {
+                    o.sensitive = v.as_bool().map_err(|_| {
+                        Failure::new(Kind::Usage, "", "option `sensitive` must be true or false")
+                            .into_err()
+                    })?
+                }
                 "stdin" => o.stdin = Some(v.to_string()),
                 other => {
                     return usage(format!(
-                        "unknown option `{other}` (known: timeout, check, stdin, probe)"
+                        "unknown option `{other}` (known: timeout, check, stdin, probe, sensitive)"
                     ))
                 }
             }
@@ -211,11 +220,13 @@ impl ExecOpts {
 }
 
 /// A command's outcome as the map scripts receive: `#{ code, stdout, stderr, ok }`.
-pub fn output_map(ctx: &Ctx, out: &ExecOutput) -> Map {
+pub fn output_map(out: &ExecOutput) -> Map {
     let mut m = Map::new();
     m.insert("code".into(), (out.code as i64).into());
-    m.insert("stdout".into(), ctx.redactor.redact(&out.stdout).into());
-    m.insert("stderr".into(), ctx.redactor.redact(&out.stderr).into());
+    // Not redacted: the script reads the value itself (to compare it, say); every output path
+    // (print, journal, errors) redacts on its own.
+    m.insert("stdout".into(), out.stdout.clone().into());
+    m.insert("stderr".into(), out.stderr.clone().into());
     m.insert("ok".into(), (out.code == 0).into());
     m
 }

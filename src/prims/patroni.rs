@@ -55,6 +55,7 @@ impl Patronictl {
             sudo: self.sudo,
             stdin: stdin.map(String::into_bytes),
             timeout: self.timeout,
+            sensitive: false,
         }
     }
 
@@ -313,6 +314,7 @@ fn apply_config(ctx: &Ctx, host: &Dynamic, file: &str) -> RhaiResult<()> {
         sudo: p.sudo,
         stdin: None,
         timeout: p.timeout,
+        sensitive: false,
     };
     let out = ctx
         .exec(&p.host, &check, Effect::Probe)
@@ -363,6 +365,7 @@ fn raise(ctx: &Ctx, host: &Dynamic, changes: &Map) -> RhaiResult<Map> {
         sudo: p.sudo,
         stdin: Some(original.clone().into_bytes()),
         timeout: p.timeout,
+        sensitive: false,
     };
     let out = ctx
         .exec(&p.host, &write_backup, Effect::Mutation)

@@ -96,6 +96,7 @@ fn request(form: Form, cmd: &Dynamic, opts: &ExecOpts) -> RhaiResult<ExecRequest
         sudo: form.sudo,
         stdin: opts.stdin.clone().map(String::into_bytes),
         timeout: opts.timeout,
+        sensitive: opts.sensitive,
     })
 }
 
@@ -114,7 +115,7 @@ async fn one(
     if opts.check && out.code != 0 {
         return Err(exited(ctx, host, req, &out).into_err());
     }
-    Ok(output_map(ctx, &out))
+    Ok(output_map(&out))
 }
 
 fn call(ctx: &Ctx, form: Form, target: Dynamic, cmd: Dynamic, opts: Map) -> RhaiResult<Dynamic> {
@@ -210,7 +211,7 @@ pub fn module(ctx: &Arc<Ctx>) -> Module {
             "argv: Array"
         };
         let ret = "Map";
-        let doc = format!("{}\nOptions: #{{ timeout: seconds, check: false (return non-zero exits instead of failing), stdin: text, probe: true }}.", form.doc);
+        let doc = format!("{}\nOptions: #{{ timeout: seconds, check: false (return non-zero exits instead of failing), stdin: text,\nprobe: true, sensitive: true (output holds secrets: not shown live, not journaled) }}.", form.doc);
         let c = ctx.clone();
         add!(
             &mut m,

@@ -101,6 +101,8 @@ pub struct ExecRequest {
     pub sudo: bool,
     pub stdin: Option<Vec<u8>>,
     pub timeout: Duration,
+    /// The output holds secrets (a config with keys, say): not shown live, not kept in the journal.
+    pub sensitive: bool,
 }
 
 /// The outcome of a command that ran to completion (whatever its exit code).
