@@ -127,8 +127,8 @@ fn validate(ctx: &Ctx, selection: &Selection) -> Result<()> {
     Ok(())
 }
 
-/// `runbook check`: parse and declare, touch no host.
-pub fn check(spec: &str, inventory: Option<PathBuf>) -> Result<()> {
+/// Load a runbook and run its declaring pass only (no step, no host): for `check` and `show`.
+fn declare(spec: &str, inventory: Option<PathBuf>) -> Result<(Source, Arc<Ctx>)> {
     let source = runbook::load(spec)?;
     let inv = Invocation {
         runbook: spec.into(),
@@ -136,6 +136,12 @@ pub fn check(spec: &str, inventory: Option<PathBuf>) -> Result<()> {
         ..Default::default()
     };
     let (ctx, _, _) = prepare(Mode::Offline, &source, &inv)?;
+    Ok((source, ctx))
+}
+
+/// `runbook check`: parse and declare, touch no host.
+pub fn check(spec: &str, inventory: Option<PathBuf>) -> Result<()> {
+    let (source, ctx) = declare(spec, inventory)?;
     let model = ctx.model();
     println!(
         "{}: ok ({} parameters, {} steps)",
@@ -148,13 +154,7 @@ pub fn check(spec: &str, inventory: Option<PathBuf>) -> Result<()> {
 
 /// `runbook show`: the runbook's summary, parameters and steps.
 pub fn show(spec: &str, inventory: Option<PathBuf>) -> Result<()> {
-    let source = runbook::load(spec)?;
-    let inv = Invocation {
-        runbook: spec.into(),
-        inventory,
-        ..Default::default()
-    };
-    let (ctx, _, _) = prepare(Mode::Offline, &source, &inv)?;
+    let (source, ctx) = declare(spec, inventory)?;
     let model = ctx.model();
     println!("{} — {}\n", source.name, source.summary());
     println!("Parameters (--set name=value):");

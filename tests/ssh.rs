@@ -255,31 +255,38 @@ step("copy", "Copy while the connection dies", || {{
     lab.exec("mgr-3", &["sh", "-c", "rm -f /tmp/dropped.bin*"]);
 }
 
-#[test]
-fn an_unreachable_host_fails_within_its_deadline_naming_host_and_address() {
+/// Flip `fault` on `host` (undone by `restore` when the test ends), run one command there with
+/// `flags`; what it printed and how long it took.
+fn one_command_under_fault(
+    host: &'static str,
+    fault: &str,
+    restore: &'static str,
+    flags: &[&str],
+) -> (crate::util::Ran, Duration) {
     let lab = lab();
-    let _serial = exclusive();
-    lab.fault("mgr-2", "stop");
+    lab.fault(host, fault);
     let _restore = Restore {
-        host: "mgr-2",
-        action: "start",
+        host,
+        action: restore,
     };
     let rb = Rb::new();
     rb.write(
         "one.rhai",
-        "//! One.\nstep(\"s\", \"d\", || { ssh::run(\"mgr-2\", [\"true\"]); });\n",
+        &format!("//! One.\nstep(\"s\", \"d\", || {{ ssh::run(\"{host}\", [\"true\"]); }});\n"),
     );
     let started = Instant::now();
-    let r = rb.run(&[
-        "run",
-        "one.rhai",
-        "-i",
-        lab.inventory(),
-        "--connect-timeout",
-        "3",
-    ]);
+    let mut args = vec!["run", "one.rhai", "-i", lab.inventory()];
+    args.extend_from_slice(flags);
+    let r = rb.run(&args);
+    (r, started.elapsed())
+}
+
+#[test]
+fn an_unreachable_host_fails_within_its_deadline_naming_host_and_address() {
+    let _serial = exclusive();
+    let (r, took) = one_command_under_fault("mgr-2", "stop", "start", &["--connect-timeout", "3"]);
     r.code(1);
-    assert!(started.elapsed() < Duration::from_secs(15));
+    assert!(took < Duration::from_secs(15), "took {took:?}");
     assert!(
         r.stderr.contains("mgr-2 (rbops@127.0.0.13)"),
         "{}",
@@ -290,31 +297,14 @@ fn an_unreachable_host_fails_within_its_deadline_naming_host_and_address() {
 
 #[test]
 fn a_frozen_host_fails_at_the_deadline_instead_of_hanging() {
-    let lab = lab();
     let _serial = exclusive();
-    lab.fault("mgr-3", "freeze");
-    let _restore = Restore {
-        host: "mgr-3",
-        action: "thaw",
-    };
-    let rb = Rb::new();
-    rb.write(
-        "one.rhai",
-        "//! One.\nstep(\"s\", \"d\", || { ssh::run(\"mgr-3\", [\"true\"]); });\n",
+    let (r, took) = one_command_under_fault(
+        "mgr-3",
+        "freeze",
+        "thaw",
+        &["--connect-timeout", "2", "--timeout", "4"],
     );
-    let started = Instant::now();
-    let r = rb.run(&[
-        "run",
-        "one.rhai",
-        "-i",
-        lab.inventory(),
-        "--connect-timeout",
-        "2",
-        "--timeout",
-        "4",
-    ]);
     r.code(1);
-    let took = started.elapsed();
     assert!(took < Duration::from_secs(20), "took {took:?}");
     assert!(
         r.stderr.contains("mgr-3 (rbops@127.0.0.14)"),
