@@ -218,7 +218,8 @@ install_sim() {
   h=$(hostdir "$name")
   for tool in cfy cfy_manager; do
     if [[ -f $LAB_SRC/sim/$tool ]]; then
-      [[ -L $h/bin/$tool ]] || ln -sfn "$LAB_SRC/sim/$tool" "$h/bin/$tool"
+      # Point at this checkout's simulator (a lab started from another clone points elsewhere).
+      [[ $(readlink "$h/bin/$tool" 2>/dev/null) == "$LAB_SRC/sim/$tool" ]] || ln -sfn "$LAB_SRC/sim/$tool" "$h/bin/$tool"
     fi
   done
   # The Cloudify simulator's state: seeded data on the old manager, empty new managers.
