@@ -164,6 +164,12 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+impl Drop for Ctx {
+    fn drop(&mut self) {
+        self.close_transports();
+    }
+}
+
 impl Ctx {
     pub fn new(mode: Mode, inventory: Inventory, settings: Settings) -> Result<Self> {
         let rt = tokio::runtime::Builder::new_multi_thread()
@@ -229,6 +235,17 @@ impl Ctx {
                 TransportKind::Ssh => Arc::new(Ssh::new(host.clone(), self.settings.ssh.clone())),
             })
             .clone()
+    }
+
+    /// Close every connection the run opened, all at once.
+    pub fn close_transports(&self) {
+        let transports: Vec<_> = lock(&self.transports).drain().map(|(_, t)| t).collect();
+        if transports.is_empty() {
+            return;
+        }
+        self.rt.block_on(futures::future::join_all(
+            transports.iter().map(|t| t.close()),
+        ));
     }
 
     fn sink(&self, host: &str) -> Option<LineSink> {

@@ -10,7 +10,7 @@ pub struct Local {
 
 #[async_trait::async_trait]
 impl Transport for Local {
-    async fn spawn(&self, line: &str) -> Result<Spawned, TransportError> {
+    async fn spawn(&self, line: &str, bulk: bool) -> Result<Spawned, TransportError> {
         let mut child = tokio::process::Command::new("sh")
             .arg("-c")
             .arg(line)
@@ -27,8 +27,16 @@ impl Transport for Local {
             host: self.host.clone(),
             message: "child has no piped stdio".into(),
         };
-        let stdin: BoxWrite = Box::new(child.stdin.take().ok_or_else(missing)?);
-        let stdout: BoxRead = Box::new(child.stdout.take().ok_or_else(missing)?);
+        let (stdin, stdout) = (
+            child.stdin.take().ok_or_else(missing)?,
+            child.stdout.take().ok_or_else(missing)?,
+        );
+        if bulk {
+            super::widen_pipe(&stdin);
+            super::widen_pipe(&stdout);
+        }
+        let stdin: BoxWrite = Box::new(stdin);
+        let stdout: BoxRead = Box::new(stdout);
         let stderr: BoxRead = Box::new(child.stderr.take().ok_or_else(missing)?);
         Ok(Spawned {
             stdin,
