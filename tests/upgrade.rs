@@ -1,6 +1,6 @@
 //! The bundled cloudify-ha-upgrade runbook, end to end on the lab (real sshd, etcd, Patroni,
 //! PostgreSQL, HAProxy; the Cloudify simulator is the one stand-in).
-use crate::lab_env::{exclusive, lab, Lab};
+use crate::lab_env::{exclusive, lab, Lab, Restore};
 use crate::util::{events, Rb};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -170,7 +170,8 @@ fn the_upgrade_completes_and_the_restore_ran_inside_the_raised_window() {
         .iter()
         .map(|e| e["step"].as_str().unwrap_or("").to_string())
         .collect();
-    assert_eq!(steps.len(), 11, "{steps:?}");
+    assert_eq!(steps.len(), 12, "{steps:?}");
+    assert_eq!(steps[0], "preflight", "{steps:?}");
     assert!(
         rb.path("snapshots/cluster-upgrade.zip").exists(),
         "the snapshot is kept locally"
@@ -192,6 +193,42 @@ fn the_upgrade_completes_and_the_restore_ran_inside_the_raised_window() {
     );
     assert!(text.contains("was restored already"), "{text}");
     assert_upgraded(lab, &before);
+}
+
+#[test]
+fn an_unreachable_manager_stops_the_upgrade_at_preflight_before_any_snapshot() {
+    let lab = lab();
+    let _serial = exclusive();
+    lab.fault("mgr-3", "stop");
+    let _restore = Restore {
+        host: "mgr-3",
+        action: "start",
+    };
+    let rb = Rb::new();
+    let out = upgrade(&rb, lab, &["--connect-timeout", "3"])
+        .output()
+        .expect("runbook");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("mgr-3 (rbops@127.0.0.14)"), "{stderr}");
+    let j = rb.journal();
+    let started: Vec<_> = events(&j, "step_start")
+        .iter()
+        .map(|e| e["step"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(started, ["preflight"], "nothing after the preflight ran");
+    // The reachable hosts were all asked at once, as root, and nothing else ran on them.
+    let commands = events(&j, "command");
+    assert!(
+        commands.iter().all(|c| c["command"] == "sudo -n -- true"),
+        "{commands:?}"
+    );
+    for host in ["old-1", "mgr-1", "mgr-2"] {
+        assert!(
+            commands.iter().any(|c| c["host"] == host && c["code"] == 0),
+            "{host}: {commands:?}"
+        );
+    }
 }
 
 #[test]
@@ -230,6 +267,7 @@ fn a_failed_restore_reverts_the_timeouts_and_resume_completes_without_repeating_
             .count()
     };
     for step in [
+        "preflight",
         "snapshot",
         "encoding-alphabet",
         "install",
