@@ -588,6 +588,8 @@ def row4(res, a):
                                         "--set", "haproxy_settle=0", rss=True)
                     m = re.search(r"journal: (\S+)", out)
                     busy, span = remote_busy(m.group(1)) if m else (None, None)
+                    if m:  # kept for a look at where the time went (runbook log --journal)
+                        shutil.copy(m.group(1), OUT / "upgrade-journal.jsonl")
                     if busy is not None:
                         res.add("r4.rb_busy", busy)
                         res.add("r4.rb_idle", wall - busy)

@@ -172,7 +172,8 @@ fn call(ctx: &Ctx, form: Form, target: Dynamic, cmd: Dynamic, opts: Map) -> Rhai
                 m.insert("ok".into(), false.into());
                 m.insert("error".into(), message.clone().into());
                 results.insert(host.name.as_str().into(), m.into());
-                failed.push(format!("  {message}"));
+                // Each host's message indented as one block (its stderr lines included).
+                failed.push(format!("  {}", message.replace('\n', "\n    ")));
             }
         }
     }
