@@ -98,6 +98,8 @@ pub struct Model {
     /// Set once `--from` has been reached.
     pub from_reached: bool,
     pub current_step: Option<String>,
+    /// A probe in the current step was shown, not run (`plan --offline`): its output is empty.
+    pub offline_probed: bool,
 }
 
 /// The cancellation of a run: derefs to the current [`CancellationToken`], so it is used like one
@@ -288,6 +290,7 @@ impl Ctx {
         }
         if !self.executes(effect) {
             let tag = if effect == Effect::Probe {
+                self.model().offline_probed = true;
                 " (probe, offline)"
             } else {
                 ""

@@ -104,6 +104,26 @@ fn check_accepts_a_good_runbook_and_touches_no_host() {
 }
 
 #[test]
+fn an_offline_plan_of_the_upgrade_lists_every_step_and_notes_where_answers_are_needed() {
+    // No inventory, no host: the probes answer nothing, so the steps that parse their answers
+    // stop early, say so, and the plan goes on to the end.
+    let r = Rb::new().run(&["plan", "cloudify-ha-upgrade", "--offline"]);
+    r.code(0);
+    assert!(r.stdout.contains("[12/12] delete-old"), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("old_manager-1: cfy snapshots list --json (probe, offline)\n  … the rest of this step depends on what the hosts answer"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("new_managers-1: sudo -n -- /opt/patroni/bin/patronictl -c /etc/patroni.conf edit-config -s retry_timeout=86400 -s ttl=86400 --force"),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
 fn unknown_runbook_step_and_parameter_are_usage_errors() {
     let rb = Rb::new();
     let r = rb.run(&["run", "nope", "-i", "local.toml"]);

@@ -11,7 +11,7 @@ use crate::journal::Event;
 use crate::secret::Secret;
 use crate::transport::Arg;
 use crate::undo::{UndoAction, UndoExec};
-use rhai::{Array, Dynamic, Engine, FnPtr, Module, NativeCallContext};
+use rhai::{Array, Dynamic, Engine, EvalAltResult, FnPtr, Module, NativeCallContext};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -136,10 +136,31 @@ fn step(
     };
     if ctx.mode != Mode::Run {
         println!("[{index}/{total}] {name}: {description}");
-        ctx.model().current_step = Some(name.into());
+        {
+            let mut model = ctx.model();
+            model.current_step = Some(name.into());
+            model.offline_probed = false;
+        }
         let r = body.call_within_context::<Dynamic>(call, ());
+        let offline_probed = std::mem::take(&mut ctx.model().offline_probed);
         ctx.model().current_step = None;
-        return r.map(|_| ());
+        return match r {
+            // Offline, a probe answers nothing: what the step does next depends on the hosts'
+            // answers, so the plan notes where it stopped and goes on with the next step.
+            Err(e) if offline_probed && !matches!(*e, EvalAltResult::ErrorTerminated(..)) => {
+                println!(
+                    "  … the rest of this step depends on what the hosts answer (offline, the probes \
+                     answered nothing: {}); `runbook plan` without --offline asks them",
+                    crate::diag::message_of(&e)
+                        .lines()
+                        .next()
+                        .unwrap_or("")
+                        .trim_end_matches([':', ' '])
+                );
+                Ok(())
+            }
+            r => r.map(|_| ()),
+        };
     }
     if ctx.model().selection.confirm_each
         && !super::interact::ask(ctx, &format!("run step `{name}` ({description})?"), true)?
