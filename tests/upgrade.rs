@@ -424,7 +424,7 @@ fn a_fork_with_a_site_step_runs_end_to_end() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(
-        stderr.contains("▶ [1/12] site-precheck") && stderr.contains("site pre-check passed"),
+        stderr.contains("▶ [2/13] site-precheck") && stderr.contains("site pre-check passed"),
         "{stderr}"
     );
     assert_upgraded(lab, &before);
