@@ -236,7 +236,8 @@ def secs(x):
 
 
 def ratio(x):
-    return f"{x:.2f}×"
+    # three significant digits: 0.2534 shows as 0.253×, not as a 0.25× that "misses" ≤ 0.25×
+    return f"{x:.3g}×"
 
 
 def mbps(x):
