@@ -188,11 +188,63 @@ fn the_upgrade_completes_and_the_restore_ran_inside_the_raised_window() {
     );
     let text = String::from_utf8_lossy(&again.stderr);
     assert!(
-        text.contains("snapshot cluster-upgrade exists (created); reusing it"),
+        text.contains("snapshot cluster-upgrade exists (created, made ")
+            && text
+                .contains("reuse it? It holds nothing done on old-1 since it was made yes (--yes)")
+            && text.contains("); reusing it"),
         "{text}"
     );
     assert!(text.contains("was restored already"), "{text}");
     assert_upgraded(lab, &before);
+}
+
+#[test]
+fn an_existing_snapshot_is_reused_only_when_the_operator_agrees() {
+    let lab = lab();
+    let _serial = exclusive();
+    lab.reset_cloudify();
+    let rb = Rb::new();
+    let first = upgrade(&rb, lab, &["--only", "snapshot"])
+        .output()
+        .expect("runbook");
+    assert_eq!(
+        first.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    // A new run without --yes and without a terminal cannot be answered: it stops before the
+    // download, naming the snapshot and when it was made.
+    let again = rb
+        .command(&[
+            "run",
+            "cloudify-ha-upgrade",
+            "-i",
+            lab.inventory(),
+            "--only",
+            "snapshot",
+            "--set-secret",
+            "old_admin_password=env:OLD_ADMIN_PW",
+        ])
+        .env("OLD_ADMIN_PW", "old-admin-pw")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("runbook");
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert_eq!(again.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("old-1: snapshot cluster-upgrade exists (created, made 20")
+            && stderr.contains("reuse it?")
+            && stderr.contains("needs an answer"),
+        "{stderr}"
+    );
+    let j = rb.journal();
+    assert!(
+        !events(&j, "command")
+            .iter()
+            .any(|c| c["command"].as_str().unwrap_or("").contains("download")),
+        "nothing downloaded"
+    );
 }
 
 #[test]
