@@ -632,86 +632,21 @@ pub fn module(ctx: &Arc<Ctx>) -> Module {
         )
     };
     // Each with and without the options map (Rhai has no default arguments).
-    let (u, d, b) = (upload.clone(), download.clone(), host_to_host.clone());
-    add!(
-        &mut m,
-        "upload",
-        [
-            "host: Host",
-            "local: String",
-            "remote: String",
-            "options: Map",
-            "Map"
-        ],
-        &up,
-        move |nc: NativeCallContext, h: Dynamic, l: &str, r: &str, o: Map| at(&nc, u(h, l, r, o))
-    );
-    add!(
-        &mut m,
-        "upload",
-        ["host: Host", "local: String", "remote: String", "Map"],
-        &up,
-        move |nc: NativeCallContext, h: Dynamic, l: &str, r: &str| at(
-            &nc,
-            upload(h, l, r, Map::new())
-        )
-    );
-    add!(
-        &mut m,
-        "download",
-        [
-            "host: Host",
-            "remote: String",
-            "local: String",
-            "options: Map",
-            "Map"
-        ],
-        &down,
-        move |nc: NativeCallContext, h: Dynamic, r: &str, l: &str, o: Map| at(&nc, d(h, r, l, o))
-    );
-    add!(
-        &mut m,
-        "download",
-        ["host: Host", "remote: String", "local: String", "Map"],
-        &down,
-        move |nc: NativeCallContext, h: Dynamic, r: &str, l: &str| at(
-            &nc,
-            download(h, r, l, Map::new())
-        )
-    );
-    add!(
-        &mut m,
-        "between",
-        [
-            "src: Host",
-            "src_path: String",
-            "dst: Host",
-            "dst_path: String",
-            "options: Map",
-            "Map"
-        ],
-        &between,
-        move |nc: NativeCallContext, s: Dynamic, sp: &str, dh: Dynamic, dp: &str, o: Map| at(
-            &nc,
-            b(s, sp, dh, dp, o)
-        )
-    );
-    add!(
-        &mut m,
-        "between",
-        [
-            "src: Host",
-            "src_path: String",
-            "dst: Host",
-            "dst_path: String",
-            "Map"
-        ],
-        &between,
-        move |nc: NativeCallContext, s: Dynamic, sp: &str, dh: Dynamic, dp: &str| at(
-            &nc,
-            host_to_host(s, sp, dh, dp, Map::new())
-        )
-    );
+    macro_rules! with_and_without_options {
+        ($name:expr, $doc:expr, $f:ident, [$($arg:ident: $ty:ty = $info:expr),*]) => {{
+            let f = $f.clone();
+            add!(&mut m, $name, [$($info,)* "options: Map", "Map"], &$doc,
+                move |nc: NativeCallContext, $($arg: $ty,)* o: Map| at(&nc, f($($arg,)* o)));
+            add!(&mut m, $name, [$($info,)* "Map"], &$doc,
+                move |nc: NativeCallContext, $($arg: $ty),*| at(&nc, $f($($arg,)* Map::new())));
+        }};
+    }
+    with_and_without_options!("upload", up, upload,
+        [h: Dynamic = "host: Host", l: &str = "local: String", r: &str = "remote: String"]);
+    with_and_without_options!("download", down, download,
+        [h: Dynamic = "host: Host", r: &str = "remote: String", l: &str = "local: String"]);
+    with_and_without_options!("between", between, host_to_host,
+        [s: Dynamic = "src: Host", sp: &str = "src_path: String", d: Dynamic = "dst: Host", dp: &str = "dst_path: String"]);
     m
 }
 
