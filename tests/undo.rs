@@ -64,15 +64,22 @@ fn wait_for(rb: &Rb, name: &str, text: &str) {
     }
 }
 
-#[test]
-fn undo_runs_on_sigint_mid_step() {
-    let rb = Rb::new();
-    temp_runbook(&rb, r#"ssh::run("alpha", ["sleep", "60"]);"#);
-    let mut child = rb
+/// Start the temporary-change runbook with `body` inside its scope; return once the change is
+/// made, with the run still going (its body is about to block).
+fn start_mid_change(rb: &Rb, body: &str) -> std::process::Child {
+    temp_runbook(rb, body);
+    let child = rb
         .command(&["run", "temp.rhai", "-i", "local.toml"])
         .spawn()
         .expect("spawn");
-    wait_for(&rb, "state.txt", "changed");
+    wait_for(rb, "state.txt", "changed");
+    child
+}
+
+#[test]
+fn undo_runs_on_sigint_mid_step() {
+    let rb = Rb::new();
+    let mut child = start_mid_change(&rb, r#"ssh::run("alpha", ["sleep", "60"]);"#);
     std::thread::sleep(Duration::from_millis(300));
     let started = Instant::now();
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
@@ -91,12 +98,7 @@ fn undo_runs_on_sigint_mid_step() {
 #[test]
 fn after_sigkill_revert_runs_the_pending_undo() {
     let rb = Rb::new();
-    temp_runbook(&rb, r#"ssh::run("alpha", ["sleep", "60"]);"#);
-    let mut child = rb
-        .command(&["run", "temp.rhai", "-i", "local.toml"])
-        .spawn()
-        .expect("spawn");
-    wait_for(&rb, "state.txt", "changed");
+    let mut child = start_mid_change(&rb, r#"ssh::run("alpha", ["sleep", "60"]);"#);
     child.kill().expect("SIGKILL");
     child.wait().ok();
     assert_eq!(rb.read("state.txt"), "changed\n", "nothing undid it yet");
@@ -126,15 +128,10 @@ fn resume_after_sigkill_reverts_first_then_reruns_the_step() {
     let rb = Rb::new();
     let flag = rb.path("slow").display().to_string();
     rb.write("slow", "");
-    temp_runbook(
+    let mut child = start_mid_change(
         &rb,
         &format!(r#"ssh::shell("alpha", "if [ -e {flag} ]; then sleep 60; fi");"#),
     );
-    let mut child = rb
-        .command(&["run", "temp.rhai", "-i", "local.toml"])
-        .spawn()
-        .expect("spawn");
-    wait_for(&rb, "state.txt", "changed");
     child.kill().expect("SIGKILL");
     child.wait().ok();
     std::fs::remove_file(rb.path("slow")).ok();
