@@ -302,14 +302,15 @@ async fn pump(
             .map_err(|e| format!("closing the destination: {e}"))
     }
     .await;
-    // A failed writer drops its receivers, which stops the reader; a failed reader is the cause.
-    drop(full_rx);
-    drop(free_tx);
-    let hashed = reader
+    // The writer failed: stop the reader now (it may be waiting on a stalled source).
+    if let Err(e) = written {
+        reader.abort();
+        return Err(e);
+    }
+    // Otherwise the writer saw the reader's end: a clean end of the source, or its failure.
+    let sha = reader
         .await
-        .map_err(|e| format!("reading the source: {e}"))?;
-    let sha = hashed?;
-    written?;
+        .map_err(|e| format!("reading the source: {e}"))??;
     Ok((total, sha))
 }
 
