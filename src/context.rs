@@ -240,7 +240,7 @@ impl Ctx {
     }
 
     /// Close every connection the run opened, all at once.
-    pub fn close_transports(&self) {
+    fn close_transports(&self) {
         let transports: Vec<_> = lock(&self.transports).drain().map(|(_, t)| t).collect();
         if transports.is_empty() {
             return;

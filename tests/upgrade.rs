@@ -32,15 +32,22 @@ fn originals(lab: &Lab) -> BTreeMap<String, String> {
 }
 
 fn upgrade(rb: &Rb, lab: &Lab, extra: &[&str]) -> std::process::Command {
+    upgrade_answering(rb, lab, true, extra)
+}
+
+/// The upgrade command; `yes`: with `--yes` (unattended), else every question needs a terminal.
+fn upgrade_answering(rb: &Rb, lab: &Lab, yes: bool, extra: &[&str]) -> std::process::Command {
     let mut args = vec![
         "run",
         "cloudify-ha-upgrade",
         "-i",
         lab.inventory(),
-        "--yes",
         "--set-secret",
         "old_admin_password=env:OLD_ADMIN_PW",
     ];
+    if yes {
+        args.push("--yes");
+    }
     args.extend_from_slice(extra);
     let mut c = rb.command(&args);
     c.env("OLD_ADMIN_PW", "old-admin-pw");
@@ -215,18 +222,7 @@ fn an_existing_snapshot_is_reused_only_when_the_operator_agrees() {
     );
     // A new run without --yes and without a terminal cannot be answered: it stops before the
     // download, naming the snapshot and when it was made.
-    let again = rb
-        .command(&[
-            "run",
-            "cloudify-ha-upgrade",
-            "-i",
-            lab.inventory(),
-            "--only",
-            "snapshot",
-            "--set-secret",
-            "old_admin_password=env:OLD_ADMIN_PW",
-        ])
-        .env("OLD_ADMIN_PW", "old-admin-pw")
+    let again = upgrade_answering(&rb, lab, false, &["--only", "snapshot"])
         .stdin(std::process::Stdio::null())
         .output()
         .expect("runbook");

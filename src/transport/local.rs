@@ -1,7 +1,7 @@
 //! The Local transport: runs command lines on this machine through `sh -c`, exactly as a remote
 //! login shell would receive them, so quoting and sudo behave the same as over SSH.
 
-use super::{BoxRead, BoxWrite, Spawned, Transport, TransportError};
+use super::{BoxRead, Spawned, Transport, TransportError};
 use std::process::Stdio;
 
 pub struct Local {
@@ -27,16 +27,11 @@ impl Transport for Local {
             host: self.host.clone(),
             message: "child has no piped stdio".into(),
         };
-        let (stdin, stdout) = (
+        let (stdin, stdout) = super::boxed_stdio(
             child.stdin.take().ok_or_else(missing)?,
             child.stdout.take().ok_or_else(missing)?,
+            bulk,
         );
-        if bulk {
-            super::widen_pipe(&stdin);
-            super::widen_pipe(&stdout);
-        }
-        let stdin: BoxWrite = Box::new(stdin);
-        let stdout: BoxRead = Box::new(stdout);
         let stderr: BoxRead = Box::new(child.stderr.take().ok_or_else(missing)?);
         Ok(Spawned {
             stdin,

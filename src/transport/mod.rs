@@ -153,6 +153,19 @@ pub fn widen_pipe(fd: &impl std::os::fd::AsRawFd) {
     unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETPIPE_SZ, BULK_PIPE_BYTES) };
 }
 
+/// Box a child's stdin and stdout, widened first when they carry a bulk stream.
+pub fn boxed_stdio<W, R>(stdin: W, stdout: R, bulk: bool) -> (BoxWrite, BoxRead)
+where
+    W: AsyncWrite + std::os::fd::AsRawFd + Send + Unpin + 'static,
+    R: AsyncRead + std::os::fd::AsRawFd + Send + Unpin + 'static,
+{
+    if bulk {
+        widen_pipe(&stdin);
+        widen_pipe(&stdout);
+    }
+    (Box::new(stdin), Box::new(stdout))
+}
+
 /// A way to run command lines on one host.
 #[async_trait::async_trait]
 pub trait Transport: Send + Sync {

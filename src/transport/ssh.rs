@@ -2,7 +2,7 @@
 //! ~/.ssh/config, agent and known_hosts apply), opened lazily on first use, reused by every
 //! primitive, closed at the end of the run.
 
-use super::{BoxRead, BoxWrite, Spawned, Transport, TransportError};
+use super::{BoxRead, Spawned, Transport, TransportError};
 use crate::inventory::HostInfo;
 use openssh::{ControlPersist, KnownHosts, Session, SessionBuilder, Stdio};
 use std::num::NonZeroUsize;
@@ -166,16 +166,11 @@ impl Transport for Ssh {
             host: host.clone(),
             message: "remote child has no piped stdio".into(),
         };
-        let (stdin, stdout) = (
+        let (stdin, stdout) = super::boxed_stdio(
             child.stdin().take().ok_or_else(missing)?,
             child.stdout().take().ok_or_else(missing)?,
+            bulk,
         );
-        if bulk {
-            super::widen_pipe(&stdin);
-            super::widen_pipe(&stdout);
-        }
-        let stdin: BoxWrite = Box::new(stdin);
-        let stdout: BoxRead = Box::new(stdout);
         let stderr: BoxRead = Box::new(child.stderr().take().ok_or_else(missing)?);
         Ok(Spawned {
             stdin,
