@@ -42,8 +42,9 @@ restapi:
   listen: $addr:$PATRONI_API_PORT
   connect_address: $addr:$PATRONI_API_PORT
 
+# Its own node's etcd member only, as Cloudify writes it (postgresql_server.py: 'hosts': ['{ip}:2379']).
 etcd:
-  host: $ETCD_HOST:$ETCD_PORT
+  hosts: ['$addr:$ETCD_PORT']
   protocol: http
 
 bootstrap:
@@ -145,40 +146,82 @@ rest_security_conf() {
 EOF
 }
 
-# A new manager's /etc/cloudify/config.yaml (the installer's config), trimmed to what matters.
+# A new manager's /etc/cloudify/config.yaml (the installer's config), trimmed to what matters: a
+# compact node (every service on each node, cloudify-manager-install config.yaml's default
+# services_to_install) of a clustered database. mgr-1 keeps the shipped `flask_security: {}`
+# (no encoding_alphabet at all); mgr-2 and mgr-3 set one that differs from the old manager's.
 cloudify_config_yaml() {
-  local addr=${HOST_ADDR[$1]}
+  local name=$1 addr=${HOST_ADDR[$1]} h flask
+  if [[ $name == mgr-1 ]]; then
+    flask='flask_security: {}'
+  else
+    flask="flask_security:
+  secret_key: lab-new-secret-key
+  hash_salt: lab-new-hash-salt
+  encoding_alphabet: $NEW_ENCODING_ALPHABET
+  encoding_block_size: 24
+  encoding_min_length: 5"
+  fi
   cat <<EOF
 # Written by tests/lab/up (shape of Cloudify's /etc/cloudify/config.yaml, trimmed)
 manager:
   private_ip: $addr
   public_ip: $addr
-  hostname: $1
+  hostname: $name
   security:
     admin_username: admin
     admin_password: admin
-flask_security:
-  secret_key: lab-new-secret-key
-  hash_salt: lab-new-hash-salt
-  encoding_alphabet: $NEW_ENCODING_ALPHABET
-  encoding_block_size: 24
-  encoding_min_length: 5
+postgresql_server:
+  cluster:
+    nodes:
+EOF
+  for h in "${PATRONI_HOSTS[@]}"; do
+    printf '      %s:\n        ip: %s\n' "$h" "${HOST_ADDR[$h]}"
+  done
+  cat <<EOF
+$flask
+services_to_install:
+- database_service
+- queue_service
+- manager_service
+- monitoring_service
+- entropy_service
 EOF
 }
 
-# /etc/cloudify-sim/config.json: what the Cloudify simulator needs to know about its host.
+# /etc/cloudify-sim/config.json: what the Cloudify manager simulator needs to know about its host
+# (tests/lab/sim/README.md). `components` are the lab's hooks behind `cfy_manager stop|start` of
+# the database component: that host's etcd member and Patroni.
 sim_config_json() {
-  local name=$1 role=new
-  [[ $name == old-* ]] && role=old
+  local name=$1 role=new version=7.0.5 cluster='"mgr-1", "mgr-2", "mgr-3"' components=''
+  if [[ $name == old-* ]]; then
+    role=old version=5.0.5 cluster="\"$name\""
+    # old-2 is the active node of the old active-passive cluster; old-1 is an All-In-One until a
+    # test makes it old-2's passive peer.
+    [[ $name == old-2 ]] && cluster='"old-1", "old-2"'
+  else
+    components=$(printf ',\n  "components": {"database": {"stop": %s, "start": %s}}' \
+      "$(component_hook "$name" database stop)" "$(component_hook "$name" database start)")
+  fi
   cat <<EOF
 {
   "name": "$name",
   "address": "${HOST_ADDR[$name]}",
+  "port": 80,
   "role": "$role",
+  "version": "$version",
+  "cluster": [$cluster],
+  "active": true,
   "db": {"host": "${HOST_ADDR[$name]}", "port": $HAPROXY_PORT, "user": "cloudify", "password": "cloudify", "dbname": "cloudify_db"},
   "cluster_dir": "$LAB/cluster",
   "patroni_conf": "/etc/patroni.conf",
-  "haproxy_cfg": "/etc/haproxy/haproxy.cfg"
+  "haproxy_cfg": "/etc/haproxy/haproxy.cfg"$components
 }
 EOF
+}
+
+# The argv (JSON) of the lab hook that stops or starts one of a host's components.
+component_hook() {
+  printf '["/usr/bin/env", "RUNBOOK_LAB_DIR=%s", "%s/lab/component", "%s", "%s", "%s"]' \
+    "$LAB" "$LAB_INSTALL" "$1" "$2" "$3"
 }

@@ -12,6 +12,8 @@ declare -A NEEDED=(
   [/usr/bin/python3]=python3 [/usr/bin/nsenter]=util-linux [/usr/bin/unshare]=util-linux
   [/usr/bin/setpriv]=util-linux [/usr/bin/flock]=util-linux [/usr/sbin/service]=init-system-helpers
   [/usr/bin/find]=findutils
+  [/usr/lib/python3.11/ensurepip/__init__.py]=python3-venv
+  [/usr/lib/python3/dist-packages/yaml/__init__.py]=python3-yaml
 )
 
 # Install what is missing; `apt-get update` only then, so a ready machine pays nothing.
@@ -90,7 +92,7 @@ prepare_host() {
   { cat /etc/hosts; printf '%s %s\n' "$addr" "$name"; } >"$h/etc-upper/hosts"
   printf '%s\n' "$name" >"$h/etc-upper/hostname"
 
-  printf 'Lab host %s: per-host /usr/local/bin. tests/lab/up links the Cloudify simulator (cfy, cfy_manager) here from tests/lab/sim/ when it exists.\n' "$name" >"$h/bin/README"
+  printf 'Lab host %s: per-host /usr/local/bin. tests/lab/up links Cloudify'"'"'s real CLI (cfy) and the simulated cfy_manager here from %s.\n' "$name" "$LAB_INSTALL" >"$h/bin/README"
 
   ssh-keygen -q -t ed25519 -N '' -C "$name@runbook-lab" -f "$h/ssh_host_ed25519_key"
   sshd_config "$h" "$listen" >"$h/sshd_config"
@@ -212,19 +214,71 @@ ensure_sshd() {
   start_sshd "$name" "$addr" "$port"
 }
 
-# The simulator, once another engineer adds it: linked, so edits show up without a new lab.
+# Copy the lab's scripts and the manager simulator where every host can read them (see
+# LAB_INSTALL in lib.sh); only what changed, so a running simulator is left alone otherwise.
+install_lab_files() {
+  install -d -m 755 "$LAB_INSTALL"
+  # Running from the installed copy (the component hook): it is what it would copy.
+  [[ $LAB_SRC == "$LAB_INSTALL/lab" ]] && return 0
+  sync_dir "$LAB_SRC" "$LAB_INSTALL/lab" sim
+  sync_dir "$LAB_SRC/sim" "$LAB_INSTALL/sim"
+}
+
+# Replace DEST by a copy of SRC (less the entry EXCLUDE) when they differ; a new dir is swapped
+# in whole, so a process that runs from DEST sees the old files or the new ones, never a mix.
+sync_dir() {
+  local src=$1 dest=$2 exclude=${3:-} args=(-rq -x __pycache__)
+  [[ -n $exclude ]] && args+=(-x "$exclude")
+  diff "${args[@]}" "$src" "$dest" >/dev/null 2>&1 && return 0
+  rm -rf "$dest.new" "$dest.old"
+  cp -a "$src" "$dest.new"
+  [[ -n $exclude ]] && rm -rf "${dest:?}.new/$exclude"
+  find "$dest.new" -name __pycache__ -prune -exec rm -rf {} +
+  chmod -R a+rX,go-w "$dest.new"
+  [[ -e $dest ]] && mv "$dest" "$dest.old"
+  mv "$dest.new" "$dest"
+  rm -rf "$dest.old"
+}
+
+# Cloudify's real CLI from PyPI in a venv of Debian's python, made once and kept across labs.
+ensure_cfy_cli() {
+  local venv=$LAB_INSTALL/cfy
+  [[ -e $venv/.installed-$CFY_VERSION && -x $venv/bin/cfy ]] && return 0
+  say "installing Cloudify's CLI $CFY_VERSION from PyPI into $venv (once)"
+  rm -rf "$venv"
+  { /usr/bin/python3 -m venv "$venv" &&
+    "$venv/bin/pip" install -q --disable-pip-version-check "cloudify==$CFY_VERSION"; } >&2 ||
+    die "could not install Cloudify's CLI (pip install cloudify==$CFY_VERSION)"
+  "$venv/bin/cfy" --version >/dev/null 2>&1 || die "$venv/bin/cfy does not run"
+  chmod -R a+rX "$venv"
+  : >"$venv/.installed-$CFY_VERSION"
+}
+
+# The admin password each simulated manager starts with (tests/lab/sim/README.md).
+admin_password_of() { if [[ $1 == old-* ]]; then printf old-admin-pw; else printf new-admin-pw; fi; }
+
+# The login user's CLI profile on a host, made by the real CLI against that host's manager
+# (`cfy profiles use`), as an operator would. Skipped where the manager does not answer (a
+# passive old node): its profile is made when it becomes active.
+ensure_cfy_profile() {
+  local name=$1 h
+  h=$(hostdir "$name")
+  [[ -d $h/home/.cloudify/profiles/${HOST_ADDR[$name]} ]] && return 0
+  tcp_open "${HOST_ADDR[$name]}" 80 || return 0
+  in_host "$name" setpriv --reuid="$LAB_USER" --regid="$LAB_USER" --init-groups -- \
+    env HOME="/home/$LAB_USER" cfy profiles use "${HOST_ADDR[$name]}" -u admin \
+    -p "$(admin_password_of "$name")" -t default_tenant </dev/null >>"$h/log/cfy-profile.log" 2>&1 ||
+    die "cfy profiles use on $name failed: $(tail -n 5 "$h/log/cfy-profile.log")"
+}
+
+# Per host: the real CLI and the simulated cfy_manager on its PATH, the simulator's state and its
+# REST service (setup starts it when it is not running), the CLI profile.
 install_sim() {
   local name=$1 h tool role=new
   h=$(hostdir "$name")
-  for tool in cfy cfy_manager; do
-    if [[ -f $LAB_SRC/sim/$tool ]]; then
-      # Point at this checkout's simulator (a lab started from another clone points elsewhere).
-      [[ $(readlink "$h/bin/$tool" 2>/dev/null) == "$LAB_SRC/sim/$tool" ]] || ln -sfn "$LAB_SRC/sim/$tool" "$h/bin/$tool"
-    fi
-  done
-  # The Cloudify simulator's state: seeded data on the old manager, empty new managers.
+  ln -sfn "$LAB_INSTALL/cfy/bin/cfy" "$h/bin/cfy"
+  ln -sfn "$LAB_INSTALL/sim/cfy_manager" "$h/bin/cfy_manager"
   [[ $name == old-* ]] && role=old
-  if [[ -x $LAB_SRC/sim/setup ]]; then
-    in_host "$name" "$LAB_SRC/sim/setup" "$name" "$role" >/dev/null || die "simulator setup failed on $name"
-  fi
+  in_host "$name" "$LAB_INSTALL/sim/setup" "$name" "$role" >/dev/null || die "simulator setup failed on $name"
+  ensure_cfy_profile "$name"
 }

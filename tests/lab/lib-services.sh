@@ -1,48 +1,84 @@
 # shellcheck shell=bash
-# Lab services: the shared etcd, Patroni + PostgreSQL and HAProxy on mgr-1..3.
+# Lab services: etcd, Patroni + PostgreSQL and HAProxy on mgr-1..3.
 
-# --- etcd (root namespace, shared by all hosts) ------------------------------------------------
+# --- etcd: one member per manager host, as a compact Cloudify cluster has ------------------------
+# Cloudify runs an etcd member beside Patroni on every database node, and each node's Patroni
+# talks to its own member only (cloudify-manager-install cfy_manager/components/postgresql_server/
+# postgresql_server.py: `'etcd': {'hosts': ['{ip}:2379']}`; config/etcd.conf: ETCD_INITIAL_CLUSTER of
+# every node). Each member runs inside its host's namespace, so `cfy_manager stop` on a compact
+# node takes the member with it, and two stopped nodes cost the quorum.
 
 etcd_pid() {
   local pid
-  pid=$(read_pid "$LAB/etcd.pid")
+  pid=$(read_pid "$(hostdir "$1")/etcd.pid")
   [[ -n $pid && $(proc_comm "$pid") == etcd ]] && pid_alive "$pid" && printf '%s' "$pid"
   return 0
 }
 
-etcd_healthy() { [[ $(http_get "$ETCD_HOST" "$ETCD_PORT" /health) == *'"health":"true"'* ]]; }
-
-start_etcd() {
-  tcp_open "$ETCD_HOST" "$ETCD_PORT" &&
-    die "something else already listens on $ETCD_HOST:$ETCD_PORT (another etcd?); stop it first"
-  install -d -m 700 "$LAB/etcd"
-  # v2 on: Cloudify's Patroni uses the v2 API (`etcd:` section); v2 and v3 key spaces differ.
-  spawn "$LAB/etcd.pid" "$LAB/log/etcd.log" env -i /usr/bin/etcd --name lab --data-dir "$LAB/etcd" \
-    --listen-client-urls "http://$ETCD_HOST:$ETCD_PORT" --advertise-client-urls "http://$ETCD_HOST:$ETCD_PORT" \
-    --listen-peer-urls "http://$ETCD_HOST:$ETCD_PEER_PORT" \
-    --initial-advertise-peer-urls "http://$ETCD_HOST:$ETCD_PEER_PORT" \
-    --initial-cluster "lab=http://$ETCD_HOST:$ETCD_PEER_PORT" --initial-cluster-state new \
-    --enable-v2=true
-  wait_for 30 "etcd on $ETCD_HOST:$ETCD_PORT" etcd_healthy ||
-    die "etcd did not become healthy: $(tail -n 5 "$LAB/log/etcd.log")"
+# The pids of every running member (for down and the etcd fault switch).
+etcd_pids() {
+  local h
+  for h in "${PATRONI_HOSTS[@]}"; do etcd_pid "$h"; printf ' '; done
 }
 
-# Running and not frozen.
+etcd_member_healthy() { [[ $(http_get "${HOST_ADDR[$1]}" "$ETCD_PORT" /health) == *'"health":"true"'* ]]; }
+
+# Every member answers healthy (a member says so only while the cluster has a quorum).
+etcd_healthy() {
+  local h
+  for h in "${PATRONI_HOSTS[@]}"; do etcd_member_healthy "$h" || return 1; done
+}
+
+etcd_initial_cluster() {
+  local h out=''
+  for h in "${PATRONI_HOSTS[@]}"; do out+="$h=http://${HOST_ADDR[$h]}:$ETCD_PEER_PORT,"; done
+  printf '%s' "${out%,}"
+}
+
+# Start one member in its host's namespace. A member that has data rejoins; a new one joins the
+# initial cluster (all three start within the same `up`, so the first election finds a quorum).
+start_etcd_member() {
+  local name=$1 h holder addr=${HOST_ADDR[$1]} state=new
+  h=$(hostdir "$name")
+  holder=$(live_holder "$name")
+  [[ -n $holder ]] || die "host $name is not running"
+  tcp_open "$addr" "$ETCD_PORT" && die "something else already listens on $addr:$ETCD_PORT; stop it first"
+  [[ -d $h/etcd/member ]] && state=existing
+  install -d -m 700 "$h/etcd"
+  # v2 on: Cloudify's Patroni uses the v2 API (`etcd:` section); v2 and v3 key spaces differ.
+  spawn "$h/etcd.pid" "$h/log/etcd.log" nsenter -t "$holder" -m -u -- env -i /usr/bin/etcd \
+    --name "$name" --data-dir "$h/etcd" \
+    --listen-client-urls "http://$addr:$ETCD_PORT" --advertise-client-urls "http://$addr:$ETCD_PORT" \
+    --listen-peer-urls "http://$addr:$ETCD_PEER_PORT" --initial-advertise-peer-urls "http://$addr:$ETCD_PEER_PORT" \
+    --initial-cluster "$(etcd_initial_cluster)" --initial-cluster-state "$state" \
+    --initial-cluster-token runbook-lab --enable-v2=true
+}
+
+# Running and not frozen, every member; waits for the cluster to be healthy.
 ensure_etcd() {
+  local h pid
+  for h in "${PATRONI_HOSTS[@]}"; do
+    pid=$(etcd_pid "$h")
+    if [[ -n $pid ]]; then
+      pid_stopped "$pid" && kill -CONT "$pid"
+      continue
+    fi
+    start_etcd_member "$h"
+  done
+  wait_for 60 "the etcd cluster (one member on each of ${PATRONI_HOSTS[*]})" etcd_healthy ||
+    die "etcd did not become healthy: $(tail -n 3 "$LAB"/hosts/mgr-*/log/etcd.log)"
+}
+
+stop_etcd_member() {
   local pid
-  pid=$(etcd_pid)
-  if [[ -n $pid ]]; then
-    pid_stopped "$pid" && kill -CONT "$pid"
-    return 0
-  fi
-  start_etcd
+  pid=$(etcd_pid "$1")
+  [[ -n $pid ]] && stop_pids "$pid" 10
+  rm -f "$(hostdir "$1")/etcd.pid"
 }
 
 stop_etcd() {
-  local pid
-  pid=$(etcd_pid)
-  [[ -n $pid ]] && stop_pids "$pid" 10
-  rm -f "$LAB/etcd.pid"
+  local h
+  for h in "${PATRONI_HOSTS[@]}"; do stop_etcd_member "$h"; done
 }
 
 # --- Patroni + PostgreSQL ------------------------------------------------------------------------

@@ -11,16 +11,28 @@ status_line() {
 }
 
 status_etcd() {
-  local pid
-  pid=$(etcd_pid)
+  local name=$1 pid
+  pid=$(etcd_pid "$name")
   if [[ -z $pid ]]; then
-    status_line etcd etcd down "not running"
+    status_line "$name" etcd down "member not running"
   elif pid_stopped "$pid"; then
-    status_line etcd etcd frozen "pid $pid stopped (fault etcd thaw)"
-  elif etcd_healthy; then
-    status_line etcd etcd up "pid $pid, http://$ETCD_HOST:$ETCD_PORT"
+    status_line "$name" etcd frozen "pid $pid stopped (fault etcd thaw)"
+  elif etcd_member_healthy "$name"; then
+    status_line "$name" etcd up "pid $pid, http://${HOST_ADDR[$name]}:$ETCD_PORT"
   else
-    status_line etcd etcd down "pid $pid not healthy"
+    status_line "$name" etcd down "pid $pid not healthy (no quorum?)"
+  fi
+}
+
+# The manager simulator's REST service of an active manager (a passive old node has none).
+status_manager() {
+  local name=$1 addr=${HOST_ADDR[$1]}
+  if tcp_open "$addr" 80; then
+    status_line "$name" manager up "REST API http://$addr:80"
+  elif grep -q '"active": *false' "$(hostdir "$name")/etc-upper/cloudify-sim/config.json" 2>/dev/null; then
+    status_line "$name" manager up "passive (no REST API, as configured)"
+  else
+    status_line "$name" manager down "nothing listens on $addr:80 (cfy_manager start)"
   fi
 }
 
@@ -67,10 +79,11 @@ lab_status() {
     status_line lab - down "no lab at $LAB (tests/lab/up)"
     return 1
   fi
-  status_etcd
   for h in "${CORE_HOSTS[@]}"; do
     status_ssh "$h" "${HOST_ADDR[$h]}" 22
+    status_manager "$h"
     if [[ $h == mgr-* ]]; then
+      status_etcd "$h"
       status_haproxy "$h"
       [[ -n $(patroni_pid "$h") ]] || status_line "$h" patroni down "process not running"
     fi

@@ -6,16 +6,25 @@
 LAB_SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # The state dir must be absolute: it is also the path the hosts see (see ns-setup.sh).
 LAB=$(realpath -m "${RUNBOOK_LAB_DIR:-/tmp/runbook-lab}")
+# What the hosts run (the lab's scripts, the manager simulator, Cloudify's real CLI in a venv):
+# copied here by `up`, readable by the hosts' unprivileged user whatever the checkout's path (a
+# clone under /root is mode 0700; one under /tmp is hidden by each host's private /tmp). Kept by
+# `down`, so a new lab reuses the CLI's venv.
+LAB_INSTALL=/opt/runbook-lab
+CFY_VERSION=7.0.5
 # Beside the state dir, not in it: a cold `up` wipes the state dir while holding the lock.
 LAB_LOCK="$LAB.lock"
 
-CORE_HOSTS=(old-1 mgr-1 mgr-2 mgr-3)
+CORE_HOSTS=(old-1 old-2 mgr-1 mgr-2 mgr-3)
+OLD_HOSTS=(old-1 old-2)
 PATRONI_HOSTS=(mgr-1 mgr-2 mgr-3)
-declare -A HOST_ADDR=([old-1]=127.0.0.11 [mgr-1]=127.0.0.12 [mgr-2]=127.0.0.13 [mgr-3]=127.0.0.14)
-declare -A HOST_GROUPS=([old-1]='"old_manager"' [mgr-1]='"new_managers", "patroni"'
+declare -A HOST_ADDR=([old-1]=127.0.0.11 [old-2]=127.0.0.15 [mgr-1]=127.0.0.12 [mgr-2]=127.0.0.13
+  [mgr-3]=127.0.0.14)
+# old-1 alone is the default old manager (an All-In-One); old-1 + old-2 form the old
+# active-passive cluster that tests/upgrade.rs switches to (old_cluster).
+declare -A HOST_GROUPS=([old-1]='"old_manager", "old_cluster"' [old-2]='"old_cluster"' [mgr-1]='"new_managers", "patroni"'
   [mgr-2]='"new_managers", "patroni"' [mgr-3]='"new_managers", "patroni"')
 
-ETCD_HOST=127.0.0.1
 ETCD_PORT=2379
 ETCD_PEER_PORT=2380
 FANOUT_PORT=2022
@@ -77,7 +86,7 @@ forget_stale_lab() {
   [[ -r $LAB/boot_id ]] || return 0
   read -r boot </proc/sys/kernel/random/boot_id
   [[ $(<"$LAB/boot_id") == "$boot" ]] && return 0
-  rm -f "$LAB/etcd.pid" "$LAB"/hosts/*/{holder.pid,mntns,patroni.pid,ready} "$LAB"/hosts/*/run/*.pid
+  rm -f "$LAB"/hosts/*/{holder.pid,mntns,patroni.pid,etcd.pid,ready} "$LAB"/hosts/*/run/*.pid
   cp /proc/sys/kernel/random/boot_id "$LAB/boot_id"
 }
 
