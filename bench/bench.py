@@ -508,8 +508,7 @@ def watched():
 
 
 def reset_cloudify():
-    for h in CORE:
-        lab_exec(h, str(ROOT / "tests/lab/sim/setup"), h, "old" if h == "old-1" else "new", "--reset")
+    run([str(ROOT / "tests/lab/cloudify-reset")])
 
 
 def sim_set(host, values):

@@ -134,16 +134,17 @@ impl Lab {
             .unwrap_or(-1)
     }
 
-    /// Start the Cloudify simulator over: the old manager seeded, the new ones empty, no faults.
+    /// Start the Cloudify managers over (tests/lab/cloudify-reset): the old managers seeded,
+    /// the new ones empty, no faults, every CLI profile made anew by the real `cfy`.
     pub fn reset_cloudify(&self) {
-        for host in ["old-1", "mgr-1", "mgr-2", "mgr-3"] {
-            let role = if host == "old-1" { "old" } else { "new" };
-            let setup = script("sim/setup");
-            self.exec(
-                host,
-                &[setup.to_str().expect("path"), host, role, "--reset"],
-            );
-        }
+        let out = Command::new(script("cloudify-reset"))
+            .output()
+            .expect("tests/lab/cloudify-reset");
+        assert!(
+            out.status.success(),
+            "tests/lab/cloudify-reset: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     /// Flip a fault switch (tests/lab/fault HOST ACTION).
