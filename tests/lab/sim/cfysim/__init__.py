@@ -1,1 +1,1 @@
-"""Cloudify Manager CLI simulator for the runbook lab (see tests/lab/sim/README.md)."""
+"""Cloudify Manager simulator for the runbook lab: a REST-level manager for the real cfy CLI, and cfy_manager (see tests/lab/sim/README.md)."""

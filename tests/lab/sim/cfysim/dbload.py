@@ -18,10 +18,10 @@ TABLES = {"tenants": "name", "users": "username", "blueprints": "id", "deploymen
 FIRST = ("tenants", "users")
 
 
-def connect(mgr):
+def connect(mgr, timeout=None):
     db = mgr.cfg["db"]
     return psycopg2.connect(host=db["host"], port=db["port"], user=db["user"], password=db["password"],
-                            dbname=db["dbname"], connect_timeout=int(mgr.settings["db_connect_timeout"]),
+                            dbname=db["dbname"], connect_timeout=int(timeout or mgr.settings["db_connect_timeout"]),
                             application_name="cfy-sim-restore-" + mgr.name)
 
 

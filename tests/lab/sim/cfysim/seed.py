@@ -23,18 +23,21 @@ OLD_DEPLOYMENTS = {
 }
 
 
-def base_data(admin_password, tenants):
+def base_data(admin_password, tenants, hash_salt):
+    # The bootstrap admin is user id 0 (rest-service models.User.is_bootstrap_admin). Hashes use the
+    # hash_salt of the creating host's rest-security.conf, as flask-security does.
     return {
         "tenants": [{"name": t, "created_at": util.now_iso()} for t in tenants],
-        "users": [{"username": "admin", "role": "sys_admin", "password_hash": password_hash(admin_password),
+        "users": [{"id": 0, "username": "admin", "role": "sys_admin", "is_bootstrap_admin": True,
+                   "password_hash": password_hash(admin_password, hash_salt),
                    "tenants": {t: "manager" for t in tenants}}],
         "blueprints": [], "deployments": [], "node_instances": [], "secrets": [],
         "credentials": [], "events": [], "logs": [],
     }
 
 
-def new_manager_data():
-    return base_data(NEW_ADMIN_PASSWORD, ["default_tenant"])
+def new_manager_data(hash_salt):
+    return base_data(NEW_ADMIN_PASSWORD, ["default_tenant"], hash_salt)
 
 
 def node_instances(dep_id, tenant, vms, manager_name, first_ip):
@@ -52,9 +55,10 @@ def node_instances(dep_id, tenant, vms, manager_name, first_ip):
     return out
 
 
-def old_manager_data(manager_name):
-    data = base_data(OLD_ADMIN_PASSWORD, ["default_tenant", "ops"])
-    data["users"].append({"username": "ops-user", "role": "default", "password_hash": password_hash("ops-user-pw"),
+def old_manager_data(manager_name, hash_salt):
+    data = base_data(OLD_ADMIN_PASSWORD, ["default_tenant", "ops"], hash_salt)
+    data["users"].append({"id": 1, "username": "ops-user", "role": "default", "is_bootstrap_admin": False,
+                          "password_hash": password_hash("ops-user-pw", hash_salt),
                           "tenants": {"ops": "operations"}})
     now = util.now_iso()
     for bp_id, (tenant, desc) in OLD_BLUEPRINTS.items():

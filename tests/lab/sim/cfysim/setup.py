@@ -1,34 +1,36 @@
 """`setup HOST ROLE [--reset]` (root, inside a lab host) and `simctl` (the fault switches and the
 timing settings, run by tests/lab/sim/fault through tests/lab/exec).
 
-setup is idempotent: it creates what is missing and leaves existing state alone, so a repeated
-`tests/lab/up` keeps a half-done upgrade as it is. --reset starts the host over (and, on a new
-manager, the shared data and the simulator's tables in cloudify_db).
+setup is idempotent and quiet: it creates what is missing, leaves existing state alone (a repeated
+`tests/lab/up` keeps a half-done upgrade as it is) and makes sure the host's REST server runs.
+--reset starts the host over (and, on a new manager, the shared data and the simulator's tables
+in cloudify_db).
 """
 import argparse
 import contextlib
 import json
 import os
-import pwd
 import shutil
 import signal
 import socket
 import sys
+import time
 
-from . import seed, store, util
+from . import seed, service, store, util
 from .util import CfyError
 
-OPERATOR = os.environ.get("CFYSIM_OPERATOR", "rbops")
 LAB_ADDRESSES = {"old-1": "127.0.0.11", "mgr-1": "127.0.0.12", "mgr-2": "127.0.0.13", "mgr-3": "127.0.0.14"}
-FAULT_OPERATIONS = ("create", "download", "restore", "agents")
-FAULT_MODES = ("fail", "hang", "clear")
+FAULT_OPERATIONS = ("create", "download", "upload", "restore", "agents")
+FAULT_MODES = ("fail", "hang", "slow", "clear")
+SECURITY_KEYS = ("secret_key", "hash_salt", "encoding_alphabet", "encoding_block_size", "encoding_min_length",
+                 "encryption_key")
 
 
 def default_config(host, role):
     """The lab writes /etc/cloudify-sim/config.json; this is the same shape, for a host without one."""
     address = LAB_ADDRESSES.get(host) or socket.gethostbyname(host)
     lab = os.path.realpath(os.environ.get("RUNBOOK_LAB_DIR", "/tmp/runbook-lab"))
-    return {"name": host, "address": address, "role": role,
+    return {"name": host, "address": address, "port": 80, "role": role, "version": util.VERSIONS[role],
             "db": {"host": address, "port": 5432, "user": "cloudify", "password": "cloudify",
                    "dbname": "cloudify_db"},
             "cluster_dir": os.path.join(lab, "cluster"), "patroni_conf": "/etc/patroni.conf",
@@ -46,81 +48,114 @@ def ensure_config(host, role):
     return cfg
 
 
-def owned_dir(path, owner, mode=0o755):
-    os.makedirs(path, exist_ok=True)
-    os.chown(path, owner.pw_uid, owner.pw_gid)
-    os.chmod(path, mode)
+def read_yaml(path):
+    try:
+        import yaml
+        with open(path) as f:
+            return yaml.safe_load(f) or {}
+    except FileNotFoundError:
+        return {}
+
+
+def ensure_security_conf(cfg, rewrite=False):
+    """/opt/manager/rest-security.conf as cfy_manager install writes it (restservice.py
+    _generate_flask_security_config / _get_flask_security): config.yaml's flask_security values win;
+    a missing value is generated. Here "generated" is deterministic per role (lab-ROLE-KEY), so that
+    the members of a lab cluster agree, as a working real cluster's must (see README)."""
+    path = util.security_conf_path(cfg)
+    if os.path.exists(path) and not rewrite:
+        return
+    fs = (read_yaml(cfg.get("cloudify_config", "/etc/cloudify/config.yaml")).get("flask_security") or {})
+    conf = {k: "lab-%s-%s" % (cfg.get("role"), k.replace("_", "-")) for k in SECURITY_KEYS}
+    conf.update(encoding_block_size=24, encoding_min_length=5)
+    if os.path.exists(path):
+        with contextlib.suppress(ValueError):
+            conf.update(util.read_json(path) or {})
+    conf.update(fs)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    util.write_json(path, conf, mode=0o640)
 
 
 def link_tools():
-    for tool in ("cfy", "cfy_manager"):
+    """cfy_manager into the host's /usr/local/bin (the real cfy comes from the lab's venv)."""
+    for tool in ("cfy_manager",):
         link, target = os.path.join("/usr/local/bin", tool), os.path.join(util.SIM_DIR, tool)
         if os.path.islink(link) and os.readlink(link) == target:
             continue
-        if os.path.lexists(link):
-            os.remove(link)
-        os.symlink(target, link)
+        with contextlib.suppress(OSError):
+            if os.path.lexists(link):
+                os.remove(link)
+            os.symlink(target, link)
+    stale = "/usr/local/bin/cfy"  # the CLI simulator's link, from before the real CLI
+    if os.path.islink(stale) and os.readlink(stale).endswith("/sim/cfy"):
+        with contextlib.suppress(OSError):
+            os.remove(stale)
 
 
-def drop_tables(mgr):
-    """Best effort: the lab's database may be down while a host is reset."""
-    try:
-        from . import dbload
-        conn = dbload.connect(mgr)
-        with conn:
-            conn.cursor().execute("DROP TABLE IF EXISTS %s, snapshot_restores" % ", ".join(dbload.TABLES))
-        conn.close()
-    except Exception as e:
-        print("cfy-sim: could not drop the simulator's tables in cloudify_db: %s" % str(e).strip(), file=sys.stderr)
+def drop_tables(mgr, tries=10):
+    """The simulator's tables in cloudify_db; the lab's DB may be switching over: retry briefly."""
+    from . import dbload
+    last = None
+    for _ in range(tries):
+        try:
+            conn = dbload.connect(mgr, timeout=3)
+            try:
+                with conn:
+                    conn.cursor().execute("DROP TABLE IF EXISTS %s, snapshot_restores" % ", ".join(dbload.TABLES))
+            finally:
+                conn.close()
+            return
+        except Exception as e:
+            last = e
+            time.sleep(0.5)
+    print("setup: warning: could not drop the simulator's tables in cloudify_db: %s" % str(last).strip(),
+          file=sys.stderr)
 
 
 def kill_workers(mgr):
     """A hung or running worker of the old state must not write into the new one."""
-    for ex in mgr.executions():
-        if ex.get("worker_pid") and util.pid_alive(ex["worker_pid"], "cfysim.worker"):
-            with contextlib.suppress(OSError):
-                os.kill(ex["worker_pid"], signal.SIGKILL)
+    with contextlib.suppress(Exception):
+        for ex in mgr.executions():
+            if ex.get("worker_pid") and util.pid_alive(ex["worker_pid"], "cfysim.worker"):
+                with contextlib.suppress(OSError):
+                    os.kill(ex["worker_pid"], signal.SIGKILL)
+
+
+def empty_dir(path):
+    for name in os.listdir(path) if os.path.isdir(path) else []:
+        p = os.path.join(path, name)
+        shutil.rmtree(p, ignore_errors=True) if os.path.isdir(p) and not os.path.islink(p) else os.remove(p)
 
 
 def reset(mgr, cfg):
+    service.stop(cfg)
     kill_workers(mgr)
-    for name in os.listdir(util.STATE_DIR) if os.path.isdir(util.STATE_DIR) else []:
-        path = util.state_path(name)
-        shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
+    empty_dir(util.STATE_DIR)
     shutil.rmtree(util.snapshots_dir(cfg), ignore_errors=True)
+    if mgr.data_dir != util.STATE_DIR:
+        empty_dir(mgr.data_dir)
     with contextlib.suppress(FileNotFoundError):
-        os.remove(mgr.data_path())
-    with contextlib.suppress(FileNotFoundError):
-        os.remove(os.path.join(pwd.getpwnam(OPERATOR).pw_dir, ".cfy-sim", "profile.json"))
+        os.remove(os.path.join(cfg["cluster_dir"], "members", mgr.name + ".json"))
     if mgr.role == "new":
-        drop_tables(mgr)
+        ensure_security_conf(cfg, rewrite=True)  # a restore changed it: back to config.yaml's
+        if cfg.get("db") and not mgr.settings.get("skip_db"):
+            drop_tables(mgr)
 
 
-def ensure_state(mgr, cfg, owner):
-    owned_dir(util.STATE_DIR, owner)
-    for sub in ("executions", "snapshots", "logs"):
-        owned_dir(util.state_path(sub), owner)
-    owned_dir(util.snapshots_dir(cfg), owner)
-    if mgr.role == "new":
-        os.makedirs(cfg["cluster_dir"], exist_ok=True)
-    owned_dir(mgr.data_dir, owner)
+def ensure_state(mgr, cfg):
+    for d in (util.STATE_DIR, util.state_path("logs"), mgr.data_dir, mgr.exec_dir(), mgr.snapshot_meta_dir(),
+              util.snapshots_dir(cfg), os.path.join(cfg["cluster_dir"], "members")):
+        os.makedirs(d, exist_ok=True)
     with mgr.data_lock():
         if util.read_json(mgr.data_path()) is None:
-            mgr.save_data(seed.old_manager_data(mgr.name) if mgr.role == "old" else seed.new_manager_data())
-    status = util.read_json(util.state_path("services.json"))
-    if status is None:
-        mgr.set_services("active")
+            salt = mgr.hash_salt()
+            mgr.save_data(seed.old_manager_data(mgr.name, salt) if mgr.role == "old" else seed.new_manager_data(salt))
+    if util.read_json(util.state_path("services.json")) is None:
+        # An old passive node (Cloudify 4.x active-passive HA): its manager services are stopped.
+        passive = cfg.get("active") is False
+        mgr.set_components({c: "inactive" if passive else "active" for c in store.MANAGER_COMPONENTS})
     else:  # the cluster dir may be newer than this host's state: show up in it again
-        mgr.write_member(status["status"])
-
-
-def ensure_profile(mgr, owner):
-    path = os.path.join(owner.pw_dir, ".cfy-sim", "profile.json")
-    if os.path.exists(path):
-        return
-    password = seed.OLD_ADMIN_PASSWORD if mgr.role == "old" else seed.NEW_ADMIN_PASSWORD
-    store.save_profile({"manager_ip": mgr.address, "manager_username": "admin", "manager_password": password,
-                        "manager_tenant": "default_tenant", "rest_port": 80, "rest_protocol": "http"}, owner)
+        mgr.write_member()
 
 
 def setup_main(argv):
@@ -130,21 +165,21 @@ def setup_main(argv):
     p.add_argument("--reset", action="store_true", help="wipe this host's simulator state first")
     args = p.parse_args(argv)
     try:
-        if os.geteuid() != 0:
+        if os.geteuid() != 0 and not os.environ.get("CFYSIM_ALLOW_USER"):
             raise CfyError("setup must run as root inside the host (tests/lab/exec HOST .../setup HOST ROLE)")
-        owner = pwd.getpwnam(OPERATOR)
         cfg = ensure_config(args.host, args.role)
+        ensure_security_conf(cfg)
         mgr = store.Manager(cfg)
         if args.reset:
             reset(mgr, cfg)
-        link_tools()
-        ensure_state(mgr, cfg, owner)
-        ensure_profile(mgr, owner)
+        if os.geteuid() == 0:
+            link_tools()
+        ensure_state(mgr, cfg)
+        if mgr.component_active("nginx"):
+            service.start(cfg)
     except CfyError as e:
         print("setup: error: %s" % e, file=sys.stderr)
         return e.code
-    print("cfy-sim: %s is a%s %s manager (services %s, state %s)" % (
-        args.host, "n" if args.role == "old" else "", args.role, mgr.services_status(), util.STATE_DIR))
     return 0
 
 
@@ -172,18 +207,35 @@ def parse_setting(item):
         return key, raw
 
 
+USAGE = ("usage: simctl fault %s fail|hang|clear | fault OP slow SECONDS | rest-outage SECONDS | clear | "
+         "set KEY=VALUE... | show" % "|".join(FAULT_OPERATIONS))
+
+
 def ctl_main(argv):
-    """simctl fault OP fail|hang|clear · simctl clear · simctl set KEY=VALUE... (KEY= resets) · simctl show"""
+    """simctl fault OP MODE [SECONDS] · rest-outage SECONDS · clear · set KEY=VALUE... · show"""
     try:
-        if argv[:1] == ["fault"] and len(argv) == 3 and argv[1] in FAULT_OPERATIONS and argv[2] in FAULT_MODES:
-            update_state_file("faults.json", {argv[1]: None if argv[2] == "clear" else argv[2]})
+        if argv[:1] == ["fault"] and len(argv) in (3, 4) and argv[1] in FAULT_OPERATIONS and argv[2] in FAULT_MODES:
+            if argv[2] == "slow":
+                if len(argv) != 4:
+                    raise CfyError(USAGE, 2)
+                float(argv[3])
+                update_state_file("faults.json", {argv[1]: "slow %s" % argv[3]})
+            else:
+                if len(argv) != 3:
+                    raise CfyError(USAGE, 2)
+                update_state_file("faults.json", {argv[1]: None if argv[2] == "clear" else argv[2]})
+        elif argv[:1] == ["rest-outage"] and len(argv) == 2:
+            float(argv[1])
+            update_state_file("faults.json", {"rest-outage": None if float(argv[1]) <= 0 else argv[1]})
         elif argv == ["clear"]:
-            update_state_file("faults.json", {op: None for op in FAULT_OPERATIONS})
+            update_state_file("faults.json", {op: None for op in FAULT_OPERATIONS + ("rest-outage",)})
         elif argv[:1] == ["set"] and len(argv) > 1:
             update_state_file("settings.json", dict(parse_setting(a) for a in argv[1:]))
         elif argv != ["show"]:
-            raise CfyError("usage: simctl fault %s %s | clear | set KEY=VALUE... | show"
-                           % ("|".join(FAULT_OPERATIONS), "|".join(FAULT_MODES)), 2)
+            raise CfyError(USAGE, 2)
+    except ValueError:
+        print("simctl: SECONDS must be a number\n%s" % USAGE, file=sys.stderr)
+        return 2
     except CfyError as e:
         print("simctl: %s" % e, file=sys.stderr)
         return e.code

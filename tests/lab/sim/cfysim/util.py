@@ -16,8 +16,7 @@ CONFIG_PATH = os.environ.get("CFYSIM_CONFIG", "/etc/cloudify-sim/config.json")
 STATE_DIR = os.environ.get("CFYSIM_STATE_DIR", "/var/lib/cloudify-sim")
 SIM_DIR = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
 
-CLI_VERSION = "6.4.0"
-VERSIONS = {"old": "5.0.5", "new": "6.4.0"}
+VERSIONS = {"old": "5.0.5", "new": "7.0.5"}
 
 # Timing knobs; /var/lib/cloudify-sim/settings.json (or config.json's "sim" object) overrides them.
 DEFAULT_SETTINGS = {
@@ -26,13 +25,19 @@ DEFAULT_SETTINGS = {
     "restore_idle_gaps": 1,  # how many such gaps the restore has
     "post_restore_secs": 1.0,  # "post-restore work" after the execution ends
     "db_connect_timeout": 5,
+    "skip_db": False,  # selftest-rest only: no PostgreSQL, the restore skips the DB load
+    "rest_outage_secs": 0.0,  # extra REST outage in the middle of a restore (fault rest-outage sets it once)
+    "pause_during_db_load": True,  # REST answers 502 while the DB load runs (_pause_services)
+    "agents_delay": 1.0,  # seconds an install_new_agents execution takes
+    "licensed": True,  # premium managers: a license is installed
+    "restore_start_delay": 0.5,  # pending -> started
     "etcd_url": "http://127.0.0.1:2379",
     "patroni_config_key": "/v2/keys/db/postgres/config",
 }
 
 
 class CfyError(Exception):
-    """A failure the CLI reports as `Error: ...` on stderr with an exit code (1 like the real CLI)."""
+    """A failure reported to the caller: an exit code for the tools, an HTTP error for the server."""
 
     def __init__(self, message, code=1):
         super().__init__(message)
@@ -106,22 +111,47 @@ def settings(cfg):
     return merged
 
 
-def data_dir(cfg):
-    """Where the manager's data (tenants, users, blueprints ...) lives.
+def version(cfg):
+    return cfg.get("version") or VERSIONS.get(cfg.get("role"), VERSIONS["new"])
 
-    The new managers share one database in a real cluster, so they share one data dir here too
-    (restored users and passwords show on all of them); the old manager keeps its own.
+
+def cluster_names(cfg):
+    return list(cfg.get("cluster") or [cfg["name"]])
+
+
+def shared(cfg):
+    """The managers of one cluster share one database: the new ones always, an old cluster of 2."""
+    return cfg.get("role") == "new" or len(cluster_names(cfg)) > 1
+
+
+def data_dir(cfg):
+    """Where the manager's database lives: data.json, executions/, snapshots/ (metadata).
+
+    The managers of a cluster share one database in a real cluster, so they share one data dir
+    here too (restored users show on all of them, an execution started on mgr-1 is readable on
+    mgr-2); a single old manager keeps its own.
     """
     if cfg.get("data_dir"):
         return cfg["data_dir"]
     if cfg.get("role") == "new":
         return os.path.join(cfg["cluster_dir"], "new-managers")
+    if shared(cfg):
+        return os.path.join(cfg["cluster_dir"], "old-managers")
     return STATE_DIR
 
 
 def snapshots_dir(cfg):
-    """The snapshot archives, at the path a real manager keeps them."""
-    return cfg.get("snapshots_dir", "/opt/manager/resources/snapshots")
+    """The snapshot archives: where a real manager keeps them (a cluster syncs that directory
+    between its managers with syncthing, so a cluster's archives live in its shared dir here)."""
+    if cfg.get("snapshots_dir"):
+        return cfg["snapshots_dir"]
+    if shared(cfg):
+        return os.path.join(data_dir(cfg), "resources", "snapshots")
+    return "/opt/manager/resources/snapshots"
+
+
+def security_conf_path(cfg):
+    return cfg.get("rest_security_conf", "/opt/manager/rest-security.conf")
 
 
 def state_path(*parts):

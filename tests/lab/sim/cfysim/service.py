@@ -1,0 +1,83 @@
+"""Start/stop the host's REST server (nginx + restservice of the simulated manager) as a detached
+daemon: own session (setsid), stdio to STATE_DIR/logs/server.log, pid in STATE_DIR/server.pid.
+It survives the ssh session or `tests/lab/exec` call that started it.
+"""
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+from . import util
+
+MARKER = "cfysim.server"
+
+
+def pidfile():
+    return util.state_path("server.pid")
+
+
+def running_pid():
+    try:
+        with open(pidfile()) as f:
+            pid = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    return pid if util.pid_alive(pid, MARKER) else None
+
+
+def listening(cfg, timeout=0.3):
+    host = cfg.get("listen", cfg["address"])
+    try:
+        with socket.create_connection((host, int(cfg.get("port", 80))), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def start(cfg, wait=5.0):
+    """Idempotent: a running server is left alone. Returns its pid."""
+    pid = running_pid()
+    if pid:
+        return pid
+    log = util.state_path("logs", "server.log")
+    os.makedirs(os.path.dirname(log), exist_ok=True)
+    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8", "PYTHONPATH": util.SIM_DIR,
+           "CFYSIM_CONFIG": util.CONFIG_PATH, "CFYSIM_STATE_DIR": util.STATE_DIR, "HOME": "/",
+           "PYTHONDONTWRITEBYTECODE": "1"}
+    with open(log, "ab") as out:
+        proc = subprocess.Popen([sys.executable, "-B", "-m", MARKER], stdin=subprocess.DEVNULL, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True, close_fds=True, cwd="/", env=env)
+    with open(pidfile() + ".tmp", "w") as f:
+        f.write("%d\n" % proc.pid)
+    os.replace(pidfile() + ".tmp", pidfile())
+    deadline = time.time() + wait
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise util.CfyError("the REST server exited at once (rc %s); see %s" % (proc.returncode, log))
+        if listening(cfg, 0.2):
+            return proc.pid
+        time.sleep(0.05)
+    raise util.CfyError("the REST server does not listen after %.0fs; see %s" % (wait, log))
+
+
+def stop(cfg, wait=5.0):
+    pid = running_pid()
+    if not pid:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(pidfile())
+        return False
+    with contextlib.suppress(OSError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.time() + wait
+    while time.time() < deadline and util.pid_alive(pid, MARKER):
+        time.sleep(0.05)
+    if util.pid_alive(pid, MARKER):
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+        time.sleep(0.1)
+    with contextlib.suppress(FileNotFoundError):
+        os.remove(pidfile())
+    return True
