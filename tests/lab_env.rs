@@ -121,17 +121,18 @@ impl Lab {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
-    /// Exit code of a command run over ssh as the operator user.
-    pub fn ssh_status(&self, host: &str, command: &str) -> i32 {
-        Command::new("ssh")
+    /// A command run over ssh as the operator user, which may fail: its stdout, or `None` when
+    /// it exits non-zero.
+    pub fn ssh_try(&self, host: &str, command: &str) -> Option<String> {
+        let out = Command::new("ssh")
             .arg("-F")
             .arg(self.dir.join("ssh_config"))
             .args([host, command])
             .output()
-            .expect("ssh")
-            .status
-            .code()
-            .unwrap_or(-1)
+            .expect("ssh");
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
     /// Start the Cloudify managers over (tests/lab/cloudify-reset): the old managers seeded,

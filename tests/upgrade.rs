@@ -1,11 +1,17 @@
 //! The bundled cloudify-ha-upgrade runbook, end to end on the lab (real sshd, etcd, Patroni,
-//! PostgreSQL, HAProxy; the Cloudify simulator is the one stand-in).
+//! PostgreSQL, HAProxy, and Cloudify's real CLI; the manager behind its REST API is the one
+//! stand-in, tests/lab/sim/).
 use crate::lab_env::{exclusive, lab, Lab, Restore};
 use crate::util::{events, Rb};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 const MANAGERS: [&str; 3] = ["mgr-1", "mgr-2", "mgr-3"];
+
+/// The manager components the runbook stops and starts on the standbys (stdlib/cloudify.rhai,
+/// `manager_components`).
+const MANAGER_COMPONENTS: &str =
+    "restservice nginx amqp_postgres mgmtworker stage composer execution_scheduler usage_collector";
 
 /// What must be byte-identical after the upgrade: Patroni's dynamic config and every haproxy.cfg.
 fn originals(lab: &Lab) -> BTreeMap<String, String> {
@@ -54,7 +60,8 @@ fn upgrade_answering(rb: &Rb, lab: &Lab, yes: bool, extra: &[&str]) -> std::proc
     c
 }
 
-/// Flip one of the simulator's fault switches (tests/lab/sim/fault HOST OPERATION fail|hang|clear).
+/// Flip one of the simulator's fault switches (tests/lab/sim/fault HOST OPERATION MODE, or
+/// HOST rest-outage SECONDS).
 fn sim_fault(args: &[&str]) {
     let ok = std::process::Command::new(crate::lab_env::script("sim/fault"))
         .args(args)
@@ -104,11 +111,35 @@ fn sql(query: &str) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
-/// The outcome the guide promises, checked on the hosts themselves.
-fn assert_upgraded(lab: &Lab, before: &BTreeMap<String, String>) {
+/// `cfy status --json` as the operator on `host`: the status document, or `()`-like Null when the
+/// manager does not answer with one (`cfy status` exits 0 on a 401 or a server error).
+fn manager_status(lab: &Lab, host: &str) -> serde_json::Value {
+    lab.ssh_try(host, "cfy status --json")
+        .and_then(|out| serde_json::from_str(&out).ok())
+        .unwrap_or(serde_json::Value::Null)
+}
+
+/// Whether Patroni runs on `host` (its REST API answers, whatever the member's role).
+fn patroni_answers(host: &str) -> bool {
+    let addr = match host {
+        "mgr-1" => "127.0.0.12:8008",
+        "mgr-2" => "127.0.0.13:8008",
+        _ => "127.0.0.14:8008",
+    };
+    std::net::TcpStream::connect_timeout(&addr.parse().expect("address"), Duration::from_secs(2))
+        .is_ok()
+}
+
+/// The outcome the guide promises, checked on the hosts themselves; `old` is the old manager
+/// that was snapshotted.
+fn assert_upgraded_from(lab: &Lab, old: &str, before: &BTreeMap<String, String>) {
     let old_deployments = ids(
-        &json(&lab.ssh("old-1", "cfy deployments list --all-tenants --json")),
+        &json(&lab.ssh(old, "cfy deployments list --all-tenants --json")),
         "id",
+    );
+    assert!(
+        !old_deployments.is_empty(),
+        "the old manager has deployments"
     );
     let new_deployments = ids(
         &json(&lab.ssh("mgr-1", "cfy deployments list --all-tenants --json")),
@@ -123,8 +154,28 @@ fn assert_upgraded(lab: &Lab, before: &BTreeMap<String, String>) {
         old_deployments.len().to_string(),
         "and PostgreSQL holds them"
     );
+    // Each standby answers the snapshot's admin with its REST API up: started again, and its
+    // rest-security.conf is the restored one (else the restored users' passwords fail there).
+    let security = lab.exec("mgr-1", &["cat", "/opt/manager/rest-security.conf"]);
     for h in ["mgr-2", "mgr-3"] {
-        assert_eq!(lab.ssh_status(h, "cfy status"), 0, "{h} is started again");
+        let status = manager_status(lab, h);
+        assert_eq!(status["status"], "OK", "{h} is started again: {status}");
+        assert_eq!(
+            lab.exec(h, &["cat", "/opt/manager/rest-security.conf"]),
+            security,
+            "{h} has the restored manager's rest-security.conf"
+        );
+        assert_eq!(
+            ids(
+                &json(&lab.ssh(h, "cfy deployments list --all-tenants --json")),
+                "id"
+            ),
+            old_deployments,
+            "{h} serves the restored data with the snapshot's credentials"
+        );
+    }
+    for h in MANAGERS {
+        assert!(patroni_answers(h), "Patroni runs on {h}");
     }
     let agents = json(&lab.ssh("mgr-1", "cfy agents list -a --json"));
     let agent_deployments: std::collections::BTreeSet<String> = agents
@@ -140,8 +191,8 @@ fn assert_upgraded(lab: &Lab, before: &BTreeMap<String, String>) {
     );
     for a in agents.as_array().into_iter().flatten() {
         assert_eq!(
-            a["manager"], "mgr-1",
-            "agent {} reinstalled on the new manager",
+            a["version"], "7.0.5",
+            "agent {} reinstalled by the new manager",
             a["id"]
         );
     }
@@ -150,6 +201,10 @@ fn assert_upgraded(lab: &Lab, before: &BTreeMap<String, String>) {
         before,
         "Patroni's config and haproxy.cfg are back, byte for byte"
     );
+}
+
+fn assert_upgraded(lab: &Lab, before: &BTreeMap<String, String>) {
+    assert_upgraded_from(lab, "old-1", before);
 }
 
 #[test]
@@ -179,6 +234,11 @@ fn the_upgrade_completes_and_the_restore_ran_inside_the_raised_window() {
         .collect();
     assert_eq!(steps.len(), 12, "{steps:?}");
     assert_eq!(steps[0], "preflight", "{steps:?}");
+    // Cloudify 7.0.5 no longer reads encoding_alphabet: the step says so and changes nothing.
+    assert!(
+        stderr.contains("mgr-1: Cloudify 7.0.5 no longer reads encoding_alphabet"),
+        "{stderr}"
+    );
     assert!(
         rb.path("snapshots/cluster-upgrade.zip").exists(),
         "the snapshot is kept locally"
@@ -413,8 +473,8 @@ fn plan_lists_every_command_per_host_and_changes_nothing() {
     for line in [
         "old-1: cfy snapshots create cluster-upgrade",
         "old-1: cfy snapshots download cluster-upgrade -o /tmp/cluster-upgrade.zip",
-        "mgr-2: sudo -n -- cfy_manager stop",
-        "mgr-3: sudo -n -- cfy_manager stop",
+        &format!("mgr-2: sudo -n -- cfy_manager stop {MANAGER_COMPONENTS}"),
+        &format!("mgr-3: sudo -n -- cfy_manager stop {MANAGER_COMPONENTS}"),
         "mgr-1: copy local:snapshots/cluster-upgrade.zip → mgr-1:/tmp/cluster-upgrade.zip",
         "mgr-1: patroni ttl: 30 → 86400",
         "mgr-1: sudo -n -- /opt/patroni/bin/patronictl -c /etc/patroni.conf edit-config -s retry_timeout=86400 -s ttl=86400 --force",
@@ -423,7 +483,7 @@ fn plan_lists_every_command_per_host_and_changes_nothing() {
         "mgr-1: cfy snapshots upload /tmp/cluster-upgrade.zip -s cluster-upgrade",
         "mgr-1: cfy snapshots restore cluster-upgrade",
         "mgr-1: sudo -n -- /opt/patroni/bin/patronictl -c /etc/patroni.conf edit-config --replace - --force",
-        "mgr-2: sudo -n -- cfy_manager start",
+        &format!("mgr-2: sudo -n -- cfy_manager start {MANAGER_COMPONENTS}"),
         "mgr-1: cfy agents install --all-tenants",
         "pause: Delete the old host(s)",
     ] {
@@ -436,8 +496,8 @@ fn plan_lists_every_command_per_host_and_changes_nothing() {
         "no snapshot was made"
     );
     assert_eq!(
-        lab.ssh_status("mgr-2", "cfy status"),
-        0,
+        manager_status(lab, "mgr-2")["status"],
+        "OK",
         "no manager was stopped"
     );
 }
@@ -476,4 +536,223 @@ fn a_fork_with_a_site_step_runs_end_to_end() {
         "{stderr}"
     );
     assert_upgraded(lab, &before);
+}
+
+/// Starts the managers over when dropped, even when the test panics (it changed their config).
+struct ResetCloudify;
+
+impl Drop for ResetCloudify {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new(crate::lab_env::script("cloudify-reset")).output();
+    }
+}
+
+#[test]
+fn the_restore_rides_out_the_rest_outage_inside_the_raised_window() {
+    let lab = lab();
+    let _serial = exclusive();
+    lab.reset_cloudify();
+    let before = originals(lab);
+    // The next restore stops the REST API for 8 s mid-way, as the real one stops
+    // cloudify-restservice for the whole database restore: every poll then fails.
+    sim_fault(&["mgr-1", "rest-outage", "8"]);
+    let rb = Rb::new();
+    let out = upgrade(&rb, lab, &[]).output().expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("the manager's REST API does not answer")
+            && stderr.contains("the REST API answers again after"),
+        "{stderr}"
+    );
+    assert_upgraded(lab, &before);
+    let seen = json(&lab.exec(
+        "mgr-1",
+        &["cat", "/var/lib/cloudify-sim/restore-observed.json"],
+    ));
+    assert_eq!(seen["patroni"]["ttl"], 86400, "{seen}");
+    assert_eq!(seen["haproxy"]["timeout_client"], "1440m", "{seen}");
+    // No revert before the restore's execution ended: the first undo runs in revert-timeouts,
+    // after the restore step ended well.
+    let j = rb.journal();
+    let restore_end = j
+        .iter()
+        .position(|r| r["event"] == "step_end" && r["step"] == "restore")
+        .expect("restore ended");
+    assert_eq!(j[restore_end]["ok"], true, "{}", j[restore_end]);
+    let first_pop = j
+        .iter()
+        .position(|r| r["event"] == "undo_pop")
+        .expect("the timeouts were reverted");
+    assert!(restore_end < first_pop, "reverted only after the restore");
+    let failed_polls = events(&j, "command")
+        .iter()
+        .filter(|c| {
+            c["command"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("cfy executions get")
+                && c["code"] != 0
+        })
+        .count();
+    assert!(failed_polls > 0, "the outage was polled through");
+}
+
+#[test]
+fn stop_standbys_leaves_every_patroni_member_of_a_compact_cluster_running() {
+    let lab = lab();
+    let _serial = exclusive();
+    lab.reset_cloudify();
+    let _reset = ResetCloudify;
+    let rb = Rb::new();
+    let out = upgrade(&rb, lab, &["--only", "stop-standbys"])
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("mgr-2: database_service and queue_service run on this node too"),
+        "{stderr}"
+    );
+    for h in ["mgr-2", "mgr-3"] {
+        assert_eq!(
+            manager_status(lab, h),
+            serde_json::Value::Null,
+            "{h}'s manager is stopped"
+        );
+    }
+    // Every Patroni member and etcd member runs: the leader still takes writes.
+    for h in MANAGERS {
+        assert!(patroni_answers(h), "Patroni runs on {h}");
+    }
+    assert_eq!(sql("select pg_is_in_recovery()"), "f");
+    for h in ["mgr-2", "mgr-3"] {
+        lab.exec(h, &["cfy_manager", "start"]);
+    }
+}
+
+#[test]
+fn an_old_active_passive_cluster_is_snapshotted_on_its_active_node() {
+    let lab = lab();
+    let _serial = exclusive();
+    lab.reset_cloudify();
+    let _reset = ResetCloudify;
+    // old-1 becomes the passive node of old-2's cluster: its manager services do not run.
+    lab.exec(
+        "old-1",
+        &[
+            "sed",
+            "-i",
+            "-e",
+            r#"s/"active": true/"active": false/"#,
+            "-e",
+            r#"s/"cluster": \["old-1"\]/"cluster": ["old-1", "old-2"]/"#,
+            "/etc/cloudify-sim/config.json",
+        ],
+    );
+    lab.exec(
+        "old-1",
+        &["/opt/runbook-lab/sim/setup", "old-1", "old", "--reset"],
+    );
+    let before = originals(lab);
+    let rb = Rb::new();
+    let inventory = std::fs::read_to_string(lab.inventory()).expect("inventory");
+    let both = inventory.replace(
+        "groups = [\"old_cluster\"]",
+        "groups = [\"old_manager\", \"old_cluster\"]",
+    );
+    assert_ne!(both, inventory, "old-2 joins old_manager");
+    let site = rb.write("site.toml", &both);
+    let mut c = rb.command(&[
+        "run",
+        "cloudify-ha-upgrade",
+        "-i",
+        site.to_str().expect("path"),
+        "--yes",
+        "--set-secret",
+        "old_admin_password=env:OLD_ADMIN_PW",
+    ]);
+    c.env("OLD_ADMIN_PW", "old-admin-pw");
+    let out = c.output().expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("old-2 is the active node of the old cluster"),
+        "{stderr}"
+    );
+    let j = rb.journal();
+    let creates: Vec<_> = events(&j, "command")
+        .iter()
+        .filter(|c| c["command"] == "cfy snapshots create cluster-upgrade")
+        .map(|c| c["host"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(
+        creates,
+        ["old-2"],
+        "the snapshot was taken on the active node"
+    );
+    let pause = events(&j, "pause")
+        .iter()
+        .map(|p| p["message"].as_str().unwrap_or("").to_string())
+        .find(|m| m.contains("Delete the old host(s)"))
+        .expect("the delete-old pause");
+    assert!(
+        pause.contains("old-1 (127.0.0.11)") && pause.contains("old-2 (127.0.0.15)"),
+        "{pause}"
+    );
+    assert_upgraded_from(lab, "old-2", &before);
+}
+
+#[test]
+fn encoding_alphabet_is_written_into_the_shipped_empty_flask_security() {
+    let lab = lab();
+    let _serial = exclusive();
+    let config = "/etc/cloudify/config.yaml";
+    let original = lab.exec("mgr-1", &["cat", config]);
+    assert!(original.contains("flask_security: {}"), "{original}");
+    lab.exec(
+        "mgr-1",
+        &["cp", "-p", config, "/etc/cloudify/config.yaml.test-orig"],
+    );
+    let rb = Rb::new();
+    let script = rb.write(
+        "edit.rhai",
+        "import \"cloudify\" as cfy;\n\
+         step(\"edit\", \"set the encoding alphabet\", || {\n\
+         \x20   cfy::set_encoding_alphabet(inventory.host(\"mgr-1\"), \"/etc/cloudify/config.yaml\", \"Xq3vTz8KpL2mWn9RbY5sHc7JdF4gAe6U\");\n\
+         });\n",
+    );
+    let r = rb.run(&[
+        "run",
+        script.to_str().expect("path"),
+        "-i",
+        lab.inventory(),
+        "--yes",
+    ]);
+    let edited = lab.exec("mgr-1", &["cat", config]);
+    let mode = lab.exec("mgr-1", &["stat", "-c", "%a %U", config]);
+    lab.exec(
+        "mgr-1",
+        &["mv", "-f", "/etc/cloudify/config.yaml.test-orig", config],
+    );
+    r.code(0);
+    let was: serde_yaml_ng::Value = serde_yaml_ng::from_str(&original).expect("yaml");
+    let now: serde_yaml_ng::Value = serde_yaml_ng::from_str(&edited).expect("yaml");
+    assert_eq!(
+        now["flask_security"]["encoding_alphabet"].as_str(),
+        Some("Xq3vTz8KpL2mWn9RbY5sHc7JdF4gAe6U"),
+        "{edited}"
+    );
+    for key in ["manager", "postgresql_server", "services_to_install"] {
+        assert_eq!(now[key], was[key], "{key} unchanged");
+    }
+    assert_eq!(
+        edited.replace(
+            "flask_security:\n  encoding_alphabet: Xq3vTz8KpL2mWn9RbY5sHc7JdF4gAe6U",
+            "flask_security: {}"
+        ),
+        original,
+        "only that line changed"
+    );
+    assert_eq!(mode.trim(), "644 root", "owner and mode kept");
 }
