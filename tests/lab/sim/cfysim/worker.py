@@ -149,17 +149,19 @@ def run_restore(mgr, exec_id, snap_id):
         else:
             from . import dbload  # psycopg2 only where it is needed
             dbload.load(mgr, data, snap_id, log)
+        util.sleep_until(start + extra / 2)
+        with mgr.data_lock():
+            data["restored_from"] = {"snapshot_id": snap_id, "manager": meta.get("manager"),
+                                     "version": meta.get("version"), "restored_at": util.now_iso(),
+                                     "restored_on": mgr.name}
+            # The snapshot's users (and their hashes) replace ours, while the REST service is down:
+            # when it answers again, the snapshot's passwords apply.
+            mgr.save_data(data)
         util.sleep_until(start + extra)
     finally:
         if pause or extra:
             mgr.set_outage(0, "")
             log("REST service resumed after %.1fs" % (time.time() - start))
-    with mgr.data_lock():
-        data["restored_from"] = {"snapshot_id": snap_id, "manager": meta.get("manager"),
-                                 "version": meta.get("version"), "restored_at": util.now_iso(),
-                                 "restored_on": mgr.name}
-        # The snapshot's users (and their hashes) replace ours.
-        mgr.save_data(data)
     log("restored %d tenants, %d blueprints, %d deployments" %
         (len(data["tenants"]), len(data["blueprints"]), len(data["deployments"])))
 
