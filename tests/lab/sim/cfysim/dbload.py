@@ -22,10 +22,14 @@ def connect(mgr, timeout=None):
     db = mgr.cfg["db"]
     return psycopg2.connect(host=db["host"], port=db["port"], user=db["user"], password=db["password"],
                             dbname=db["dbname"], connect_timeout=int(timeout or mgr.settings["db_connect_timeout"]),
-                            application_name="cfy-sim-restore-" + mgr.name)
+                            application_name="cfy-sim-restore-" + mgr.name,
+                            # optional db.schema: keep the tables out of public (a test beside the lab's)
+                            options="-c search_path=%s" % db["schema"] if db.get("schema") else None)
 
 
-def create_schema(cur):
+def create_schema(cur, schema=None):
+    if schema:
+        cur.execute("CREATE SCHEMA IF NOT EXISTS %s" % schema)
     for table in TABLES:
         cur.execute("CREATE TABLE IF NOT EXISTS %s (tenant text NOT NULL, id text NOT NULL, "
                     "body jsonb NOT NULL, PRIMARY KEY (tenant, id))" % table)
@@ -54,7 +58,7 @@ def load(mgr, data, snap_id, log):
         (mgr.cfg["db"]["host"], mgr.cfg["db"]["port"], mgr.cfg["db"]["dbname"]))
     try:
         cur = conn.cursor()
-        create_schema(cur)
+        create_schema(cur, mgr.cfg["db"].get("schema"))
         for table in FIRST:
             insert_rows(cur, table, data.get(table, []))
         for _ in range(int(mgr.settings["restore_idle_gaps"])):
