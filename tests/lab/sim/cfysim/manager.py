@@ -31,9 +31,9 @@ def log(name, level, msg):
                                         name.upper(), level, msg), flush=True)
 
 
-def read_node_config(paths):
+def read_node_config(paths, default):
     merged = {}
-    for path in paths or ["/etc/cloudify/config.yaml"]:
+    for path in paths or [default]:
         try:
             import yaml
             with open(path) as f:
@@ -116,7 +116,7 @@ def run(args):
         os.execv("/usr/bin/sudo", ["/usr/bin/sudo", sys.executable, "-B", os.path.join(util.SIM_DIR, "cfy_manager")]
                  + sys.argv[1:] + ["--skip-root-check"])
     mgr = store.Manager()
-    node_cfg = read_node_config(args.config_file)
+    node_cfg = read_node_config(args.config_file, mgr.cfg.get("cloudify_config", "/etc/cloudify/config.yaml"))
     comps = get_components(node_cfg)
     if args.components:
         comps = filter_components(comps, args.components)
