@@ -147,10 +147,14 @@ def ensure_state(mgr, cfg):
               util.snapshots_dir(cfg), os.path.join(cfg["cluster_dir"], "members")):
         os.makedirs(d, exist_ok=True)
     with mgr.data_lock():
-        if util.read_json(mgr.data_path()) is None:
+        data = util.read_json(mgr.data_path())
+        if data is not None and not all(u.get("password_hash", "").startswith("$pbkdf2-sha256$")
+                                        for u in data.get("users", [])):
+            data = None  # the CLI simulator's data (other hashes): start this manager's data over
+        if data is None:
             salt = mgr.hash_salt()
             mgr.save_data(seed.old_manager_data(mgr.name, salt) if mgr.role == "old" else seed.new_manager_data(salt))
-    if util.read_json(util.state_path("services.json")) is None:
+    if "components" not in (util.read_json(util.state_path("services.json")) or {}):
         # An old passive node (Cloudify 4.x active-passive HA): its manager services are stopped.
         passive = cfg.get("active") is False
         mgr.set_components({c: "inactive" if passive else "active" for c in store.MANAGER_COMPONENTS})
