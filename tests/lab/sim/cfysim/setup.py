@@ -92,21 +92,26 @@ def link_tools():
             os.remove(stale)
 
 
-def drop_tables(mgr, tries=10):
+def drop_tables(mgr, seconds=6.0):
     """The simulator's tables in cloudify_db; the lab's DB may be switching over: retry briefly."""
-    from . import dbload
-    last = None
-    for _ in range(tries):
+    last, deadline = None, time.time() + seconds
+    while True:
         try:
-            conn = dbload.connect(mgr, timeout=3)
+            from . import dbload
+            conn = dbload.connect(mgr, timeout=2)
             try:
                 with conn:
                     conn.cursor().execute("DROP TABLE IF EXISTS %s, snapshot_restores" % ", ".join(dbload.TABLES))
             finally:
                 conn.close()
             return
+        except ImportError as e:
+            last = e
+            break
         except Exception as e:
             last = e
+            if time.time() + 0.5 >= deadline:
+                break
             time.sleep(0.5)
     print("setup: warning: could not drop the simulator's tables in cloudify_db: %s" % str(last).strip(),
           file=sys.stderr)
