@@ -49,7 +49,9 @@ const FORMS: &[Form] = &[
         doc: "Run a shell snippet on every host in `hosts` in parallel." },
 ];
 
-/// A failure for a command that ran and exited non-zero.
+/// A failure for a command that ran and exited non-zero. Its stderr tail explains it; a command
+/// that reports errors on stdout (Cloudify's `cfy` logs everything there) and left stderr empty
+/// is explained by its stdout tail instead, unless its output is sensitive.
 pub fn exited(ctx: &Ctx, host: &HostInfo, req: &ExecRequest, out: &ExecOutput) -> Failure {
     let stderr = transport::tail(&out.stderr, 10, &ctx.redactor);
     let mut message = format!(
@@ -60,6 +62,11 @@ pub fn exited(ctx: &Ctx, host: &HostInfo, req: &ExecRequest, out: &ExecOutput) -
     );
     if !stderr.is_empty() {
         message.push_str(&format!("\nstderr:\n{stderr}"));
+    } else if !req.sensitive {
+        let stdout = transport::tail(&out.stdout, 10, &ctx.redactor);
+        if !stdout.is_empty() {
+            message.push_str(&format!("\nstdout:\n{stdout}"));
+        }
     }
     Failure {
         code: Some(out.code),
