@@ -49,9 +49,14 @@ const FORMS: &[Form] = &[
         doc: "Run a shell snippet on every host in `hosts` in parallel." },
 ];
 
-/// A failure for a command that ran and exited non-zero.
+/// A failure for a command that ran and exited non-zero. A `sensitive` command's stderr is left
+/// out of it: it may hold what the output held.
 pub fn exited(ctx: &Ctx, host: &HostInfo, req: &ExecRequest, out: &ExecOutput) -> Failure {
-    let stderr = transport::tail(&out.stderr, 10, &ctx.redactor);
+    let stderr = if req.sensitive {
+        String::new()
+    } else {
+        transport::tail(&out.stderr, 10, &ctx.redactor)
+    };
     let mut message = format!(
         "{}: `{}` exited with {}",
         host.describe(),
