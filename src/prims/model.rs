@@ -178,13 +178,16 @@ fn step(
     ctx.model().current_step = None;
     let duration_ms = started.elapsed().as_millis() as u64;
     let error = r.as_ref().err().map(|e| crate::diag::message_of(e));
-    ctx.record(Event::StepEnd {
+    let ended = ctx.record(Event::StepEnd {
         step: name.into(),
         ok: r.is_ok(),
         error: error.clone(),
         duration_ms,
-    })
-    .map_err(journal)?;
+    });
+    // The step's own failure says more than a journal that could not record it.
+    if let (Err(e), true) = (ended, r.is_ok()) {
+        return Err(journal(e));
+    }
     match &error {
         None => ctx.say(&format!("✓ {name} ({:.1} s)", duration_ms as f64 / 1000.0)),
         Some(e) => ctx.say(&format!("✗ {name}: {e}")),
