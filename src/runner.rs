@@ -489,10 +489,15 @@ pub fn log(run_id: Option<&str>, state_dir: Option<&Path>) -> Result<()> {
         meta.runbook,
         run.path.display()
     );
-    for r in journal::read(&run.journal_path())? {
-        outln!("{}", log_line(&r));
+    // A damaged journal is shown as far as it can be read, then reported.
+    let (records, corrupt) = journal::read_salvage(&run.journal_path())?;
+    for r in &records {
+        outln!("{}", log_line(r));
     }
-    Ok(())
+    if corrupt.is_empty() {
+        return Ok(());
+    }
+    journal::read(&run.journal_path()).map(|_| ())
 }
 
 /// One journal record as `runbook log` shows it: the time, then what happened.

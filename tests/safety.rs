@@ -228,6 +228,13 @@ fn a_corrupt_middle_line_stops_resume_but_revert_salvage_runs_the_undo() {
     assert!(r.stderr.contains("revert --salvage"), "{}", r.stderr);
     rb.run(&["revert"]).code(5);
     assert_eq!(rb.read("state.txt"), "changed\n", "nothing ran yet");
+    let log = rb.run(&["log"]);
+    log.code(5);
+    assert!(
+        log.stdout.contains("+ undo #0"),
+        "shown as far as it reads: {}",
+        log.stdout
+    );
 
     let r = rb.run(&["revert", "--salvage"]);
     r.code(0);

@@ -290,7 +290,7 @@ pub fn module(ctx: &Arc<Ctx>) -> Module {
         move |nc: NativeCallContext, host: Dynamic, values: Map| at(&nc, set_timeouts(&c, &host, &values)));
     let c = ctx.clone();
     add!(&mut m, "reload", &["host: Host", "()"],
-        "Reload HAProxy with the host's `haproxy_reload` command (default `service haproxy reload`).",
+        "Reload HAProxy with the host's `haproxy_reload` command (default `service haproxy reload`):\na shell command line from the inventory, run through `sh -c` (as root unless `sudo = false`).",
         move |nc: NativeCallContext, host: Dynamic| at(&nc, reload(&c, &host)));
     let c = ctx.clone();
     add!(

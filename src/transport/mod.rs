@@ -233,7 +233,8 @@ fn stop_snippet(pid: i32) -> String {
 }
 
 /// Read a stream to its end, passing complete lines to `sink`. With `pid`, the stream is stderr
-/// and starts with the [`PID_MARKER`] line: it is taken out and its id stored.
+/// and carries the [`PID_MARKER`] line (first, unless a login script wrote before it): that line is
+/// taken out and its id stored.
 async fn pump(
     mut from: BoxRead,
     is_err: bool,
@@ -250,30 +251,26 @@ async fn pump(
             break;
         }
         all.extend_from_slice(&buf[..n]);
-        if marker_pending {
-            match all.iter().position(|&b| b == b'\n') {
-                Some(end) => {
-                    if let Some(id) = all[..end].strip_prefix(PID_MARKER) {
-                        let id = std::str::from_utf8(id).ok().and_then(|s| s.parse().ok());
-                        if let (Some(id), Some(cell)) = (id, pid) {
-                            let _ = cell.set(id);
-                        }
-                        all.drain(..=end);
+        while marker_pending || sink.is_some() {
+            let Some(len) = all[line_start..].iter().position(|&b| b == b'\n') else {
+                break;
+            };
+            let line = &all[line_start..line_start + len];
+            if marker_pending {
+                if let Some(id) = line.strip_prefix(PID_MARKER) {
+                    let id = std::str::from_utf8(id).ok().and_then(|s| s.parse().ok());
+                    if let (Some(id), Some(cell)) = (id, pid) {
+                        let _ = cell.set(id);
                     }
+                    all.drain(line_start..=line_start + len);
                     marker_pending = false;
+                    continue;
                 }
-                None if PID_MARKER.starts_with(&all) || all.starts_with(PID_MARKER) => continue,
-                None => marker_pending = false,
             }
-        }
-        if let Some(sink) = &sink {
-            while let Some(pos) = all[line_start..].iter().position(|&b| b == b'\n') {
-                sink(
-                    &String::from_utf8_lossy(&all[line_start..line_start + pos]),
-                    is_err,
-                );
-                line_start += pos + 1;
+            if let Some(sink) = &sink {
+                sink(&String::from_utf8_lossy(line), is_err);
             }
+            line_start += len + 1;
         }
     }
     if let Some(sink) = &sink {
@@ -416,6 +413,38 @@ mod tests {
 b' ''"
         );
         assert_eq!(Command::argv(["ls", "-l"]).render(true), "sudo -n -- ls -l");
+    }
+
+    #[test]
+    fn the_pid_line_is_taken_out_of_stderr_wherever_it_comes() {
+        let run = |text: &'static str| {
+            let pid = std::sync::OnceLock::new();
+            let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+            let seen = lines.clone();
+            let sink: LineSink =
+                std::sync::Arc::new(move |l: &str, _| seen.lock().unwrap().push(l.to_string()));
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap();
+            let all = rt
+                .block_on(pump(
+                    Box::new(text.as_bytes()),
+                    true,
+                    Some(sink),
+                    Some(&pid),
+                ))
+                .unwrap();
+            let lines = lines.lock().unwrap().clone();
+            (String::from_utf8(all).unwrap(), lines, pid.get().copied())
+        };
+        let (all, lines, pid) = run("\x1erunbook-pid 42\nerr 1\nerr 2");
+        assert_eq!((all.as_str(), pid), ("err 1\nerr 2", Some(42)));
+        assert_eq!(lines, ["err 1", "err 2"]);
+        let (all, lines, pid) = run("motd\n\x1erunbook-pid 7\nerr");
+        assert_eq!((all.as_str(), pid), ("motd\nerr", Some(7)));
+        assert_eq!(lines, ["motd", "err"]);
+        let (all, _, pid) = run("no marker\n");
+        assert_eq!((all.as_str(), pid), ("no marker\n", None));
     }
 
     #[test]
