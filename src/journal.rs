@@ -229,7 +229,7 @@ impl Journal {
             .append(true)
             .mode(0o600)
             .open(path)
-            .map_err(|e| Error::io(format!("cannot open journal {}", path.display()), e))?;
+            .map_err(|e| Error::journal(path, e))?;
         let journal = Self {
             file: Mutex::new(file),
             path: path.to_path_buf(),
@@ -271,7 +271,15 @@ pub fn torn_path(journal: &Path) -> PathBuf {
 /// If `path` ends in a torn line (no newline after it, or not a record), move that line to
 /// [`torn_path`] and truncate the journal before it. Returns the event recording the cut.
 fn cut_torn_tail(path: &Path) -> Result<Option<Event>> {
-    let io = |e| Error::io(format!("cannot repair journal {}", path.display()), e);
+    let io = |e: std::io::Error| {
+        Error::new(
+            Kind::Journal,
+            format!(
+                "cannot cut the torn last line off journal {}: {e}",
+                path.display()
+            ),
+        )
+    };
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -316,8 +324,12 @@ type CorruptLine = (usize, String);
 /// Every line of a journal, parsed: a record, or the line number and why it is not one.
 /// The last line may be torn (a crash mid-write): it is left out rather than reported.
 fn parse_lines(path: &Path) -> Result<(Vec<Record>, Vec<CorruptLine>)> {
-    let bytes = std::fs::read(path)
-        .map_err(|e| Error::io(format!("cannot read journal {}", path.display()), e))?;
+    let bytes = std::fs::read(path).map_err(|e| {
+        Error::new(
+            Kind::Journal,
+            format!("cannot read journal {}: {e}", path.display()),
+        )
+    })?;
     let lines: Vec<&[u8]> = bytes
         .strip_suffix(b"\n")
         .unwrap_or(&bytes)
@@ -634,6 +646,66 @@ mod tests {
         assert_eq!(r.finished_steps, ["a", "b"]);
         assert!(r.pending_undo.is_empty());
         assert_eq!(r.next_undo_id, 2);
+    }
+
+    #[test]
+    fn only_what_people_read_is_masked_and_every_line_still_parses() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("journal.jsonl");
+        let redactor = Redactor::default();
+        for (name, value) in [
+            ("a", "true"),
+            ("b", "\""),
+            ("c", "\\"),
+            ("d", "pw\nline-two!"),
+        ] {
+            redactor.add(&crate::secret::Secret::new(name, value));
+        }
+        let original = "auth admin:pw\nline-two!\nflag true \"q\" \\x\n";
+        let action = UndoAction {
+            host: "h".into(),
+            commands: vec![crate::undo::UndoExec::argv(
+                vec!["sh".into(), "-c".into(), "cat > f".into()],
+                true,
+                std::time::Duration::from_secs(5),
+            )
+            .with_stdin(original.into())],
+        };
+        let journal = Journal::open(&path, redactor).expect("open");
+        journal
+            .append(Event::UndoPush {
+                id: 0,
+                step: None,
+                host: "h".into(),
+                description: "restore f (true)".into(),
+                action: action.clone(),
+            })
+            .expect("append");
+        journal
+            .append(Event::Note {
+                step: None,
+                message: original.into(),
+            })
+            .expect("append");
+        let records = read(&path).expect("every line parses");
+        match &records[0].event {
+            Event::UndoPush {
+                action: kept,
+                description,
+                ..
+            } => {
+                assert_eq!(kept, &action, "the undo is kept exactly");
+                assert_eq!(description, "restore f (<secret a>)");
+            }
+            other => panic!("{other:?}"),
+        }
+        match &records[1].event {
+            Event::Note { message, .. } => assert_eq!(
+                message,
+                "auth admin:<secret d>\nflag <secret a> <secret b>q<secret b> <secret c>x\n"
+            ),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

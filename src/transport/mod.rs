@@ -373,7 +373,7 @@ async fn stop(
         );
         wait.await.ok()
     };
-    match tokio::time::timeout(Duration::from_secs(15), attempt).await {
+    match tokio::time::timeout(Duration::from_secs(8), attempt).await {
         Ok(Some(0)) => Some(true),
         _ => Some(false),
     }
