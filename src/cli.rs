@@ -29,20 +29,30 @@ pub struct Global {
     #[arg(long, global = true, env = "RUNBOOK_STATE_DIR", value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
     /// Default deadline of each remote command, in seconds
-    #[arg(long, global = true, default_value_t = 120, value_name = "SECS")]
+    #[arg(long, global = true, default_value_t = 120, value_name = "SECS", value_parser = at_least_one::<u64>)]
     pub timeout: u64,
     /// How many hosts the `*_all` primitives work on at once
-    #[arg(long, global = true, default_value_t = 16, value_name = "N")]
+    #[arg(long, global = true, default_value_t = 16, value_name = "N", value_parser = at_least_one::<usize>)]
     pub parallel: usize,
     /// Accept and remember the keys of hosts not yet in known_hosts (default: refuse them)
     #[arg(long, global = true)]
     pub accept_new_host_keys: bool,
     /// Seconds to wait for an SSH connection
-    #[arg(long, global = true, default_value_t = 10, value_name = "SECS")]
+    #[arg(long, global = true, default_value_t = 10, value_name = "SECS", value_parser = at_least_one::<u64>)]
     pub connect_timeout: u64,
     /// Show remote output live, prefixed by host (default: on a terminal)
     #[arg(long, short, global = true)]
     pub verbose: bool,
+}
+
+/// A whole number of at least 1: a deadline or a parallelism of 0 would mean "never" or "no
+/// host", which no one asks for on purpose.
+fn at_least_one<T: std::str::FromStr + PartialOrd + From<u8>>(s: &str) -> Result<T, String> {
+    match s.parse::<T>() {
+        Ok(n) if n >= T::from(1) => Ok(n),
+        Ok(_) => Err("must be at least 1".into()),
+        Err(_) => Err(format!("`{s}` is not a whole number")),
+    }
 }
 
 #[derive(Args, Debug, Clone)]
@@ -128,6 +138,9 @@ pub enum Cmd {
     Revert {
         /// Run id (default: the newest run)
         run: Option<String>,
+        /// Read a damaged journal around its corrupt lines and run the undo records it can read
+        #[arg(long)]
+        salvage: bool,
     },
     /// Show a run's journal
     Log {
@@ -165,12 +178,12 @@ impl Global {
         Settings {
             yes,
             interactive,
-            default_timeout: Duration::from_secs(self.timeout.max(1)),
+            default_timeout: Duration::from_secs(self.timeout),
             ssh: SshOptions {
                 accept_new_host_keys: self.accept_new_host_keys,
-                connect_timeout: Duration::from_secs(self.connect_timeout.max(1)),
+                connect_timeout: Duration::from_secs(self.connect_timeout),
             },
-            parallel: self.parallel.max(1),
+            parallel: self.parallel,
             live_output: self.verbose || interactive,
         }
     }
@@ -199,7 +212,7 @@ pub fn dispatch(cli: Cli) -> Result<()> {
     match cli.command {
         Cmd::List => {
             for (name, text) in crate::runbook::BUNDLED {
-                println!("{name:<24} {}", crate::runbook::summary(text));
+                outln!("{name:<24} {}", crate::runbook::summary(text));
             }
             Ok(())
         }
@@ -208,10 +221,10 @@ pub fn dispatch(cli: Cli) -> Result<()> {
             let dir = dir.unwrap_or_else(|| PathBuf::from(&name));
             let files = crate::runbook::fork(&name, &dir, force)?;
             for f in &files {
-                println!("wrote {}", f.display());
+                outln!("wrote {}", f.display());
             }
             if let Some(main) = files.first() {
-                println!("edit it, then: runbook run {} -i INVENTORY", main.display());
+                outln!("edit it, then: runbook run {} -i INVENTORY", main.display());
             }
             Ok(())
         }
@@ -226,9 +239,12 @@ pub fn dispatch(cli: Cli) -> Result<()> {
             &g.settings(yes),
             &secrets,
         ),
-        Cmd::Revert { run } => {
-            runner::revert(run.as_deref(), g.state_dir.as_deref(), &g.settings(false))
-        }
+        Cmd::Revert { run, salvage } => runner::revert(
+            run.as_deref(),
+            g.state_dir.as_deref(),
+            &g.settings(false),
+            salvage,
+        ),
         Cmd::Log { run } => runner::log(run.as_deref(), g.state_dir.as_deref()),
         Cmd::Repl {
             inventory,

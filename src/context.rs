@@ -159,6 +159,8 @@ pub struct Ctx {
     /// `--set name=value` overrides.
     pub overrides: BTreeMap<String, String>,
     pub secrets: HashMap<String, Secret>,
+    /// The first journal write that failed while an undo ran (the undo goes on regardless).
+    journal_lost: Mutex<Option<Error>>,
     transports: Mutex<HashMap<String, Arc<dyn Transport>>>,
 }
 
@@ -191,6 +193,7 @@ impl Ctx {
             model: Mutex::new(Model::default()),
             overrides: BTreeMap::new(),
             secrets: HashMap::new(),
+            journal_lost: Mutex::new(None),
             transports: Mutex::new(HashMap::new()),
         })
     }
@@ -217,13 +220,25 @@ impl Ctx {
         }
     }
 
+    /// Journal an event during an undo: a journal that cannot be written must not stop the undo
+    /// (it is the last line of defence), so the first failure is kept for [`Ctx::run_undo`] to report.
+    fn record_during_undo(&self, event: Event) {
+        if let Err(e) = self.record(event) {
+            let mut lost = lock(&self.journal_lost);
+            if lost.is_none() {
+                self.say(&format!("✗ {}: the undo goes on unrecorded", e.message));
+                *lost = Some(e);
+            }
+        }
+    }
+
     pub fn current_step(&self) -> Option<String> {
         self.model().current_step.clone()
     }
 
     /// Print a status line for the operator (stderr), redacted.
     pub fn say(&self, text: &str) {
-        eprintln!("{}", self.redactor.redact(text));
+        errln!("{}", self.redactor.redact(text));
     }
 
     /// The host's transport, connected lazily on first use and reused after.
@@ -257,7 +272,7 @@ impl Ctx {
         let redactor = self.redactor.clone();
         let host = host.to_string();
         Some(Arc::new(move |line: &str, _is_err: bool| {
-            eprintln!("  {host} | {}", redactor.redact(line));
+            errln!("  {host} | {}", redactor.redact(line));
         }))
     }
 
@@ -272,7 +287,7 @@ impl Ctx {
 
     /// Show a change a dry run would make (on stdout: it is the plan's output).
     pub fn show_planned(&self, host: &str, what: &str) {
-        println!("  {host}: {}", self.redactor.redact(what));
+        outln!("  {host}: {}", self.redactor.redact(what));
     }
 
     /// Run a command on a host: the one place every primitive's commands go through.
@@ -283,6 +298,18 @@ impl Ctx {
         req: &ExecRequest,
         effect: Effect,
         cancel: &CancellationToken,
+    ) -> std::result::Result<ExecOutput, TransportError> {
+        self.exec_journaled(host, req, effect, cancel, false).await
+    }
+
+    /// [`Ctx::exec_async`]; `undoing`: a journal failure is kept for later, not returned.
+    async fn exec_journaled(
+        &self,
+        host: &Arc<HostInfo>,
+        req: &ExecRequest,
+        effect: Effect,
+        cancel: &CancellationToken,
+        undoing: bool,
     ) -> std::result::Result<ExecOutput, TransportError> {
         let shown = req.command.display(req.sudo);
         if self.model().declaring {
@@ -311,6 +338,7 @@ impl Ctx {
             },
         )
         .await;
+        let stopped = result.as_ref().err().and_then(TransportError::stopped);
         let (code, error, duration, out, err) = match &result {
             Ok(o) => (
                 Some(o.code),
@@ -326,7 +354,7 @@ impl Ctx {
         } else {
             (out, err)
         };
-        let journaled = self.record(Event::Command {
+        let event = Event::Command {
             step: self.current_step(),
             host: host.name.clone(),
             command: shown,
@@ -335,12 +363,12 @@ impl Ctx {
             duration_ms: duration.as_millis() as u64,
             stdout_tail: transport::tail(out, 20, &self.redactor),
             stderr_tail: transport::tail(err, 20, &self.redactor),
-        });
-        if let Err(e) = journaled {
-            return Err(TransportError::Io {
-                host: host.name.clone(),
-                message: e.message,
-            });
+            stopped,
+        };
+        if undoing {
+            self.record_during_undo(event);
+        } else if let Err(e) = self.record(event) {
+            return Err(TransportError::Journal { message: e.message });
         }
         result
     }
@@ -372,37 +400,49 @@ impl Ctx {
         Ok(pending.id)
     }
 
-    /// Run compensations (newest first), each to the end even if Ctrl-C was pressed; returns the
-    /// first failure after trying them all. `after_failure`: their scope failed or was interrupted.
+    /// Run compensations (newest first), each to the end even if Ctrl-C was pressed or the
+    /// journal cannot be written; returns the first failure after trying them all (an undo that
+    /// failed, else a journal that could not record it). `after_failure`: their scope failed or
+    /// was interrupted.
     pub fn run_undo(&self, pending: Vec<Pending>, after_failure: bool) -> Result<()> {
         let mut failures = Vec::new();
         for p in pending {
             self.say(&format!("↺ undo: {}", p.description));
             let outcome = self.run_undo_action(&p.action);
             let error = outcome.as_ref().err().map(|e| e.message.clone());
-            self.record(Event::UndoPop {
+            self.record_during_undo(Event::UndoPop {
                 id: p.id,
                 ok: outcome.is_ok(),
                 error: error.clone(),
                 after_failure,
-            })?;
+            });
             if let Some(e) = error {
                 self.say(&format!("✗ undo failed: {}: {e}", p.description));
                 failures.push(format!("{}: {e}", p.description));
             }
         }
+        let lost = lock(&self.journal_lost).take();
         if failures.is_empty() {
-            Ok(())
-        } else {
-            Err(Error::new(
-                Kind::Undo,
-                format!(
-                    "undo failed, hosts may keep a temporary change:\n  {}",
-                    failures.join("\n  ")
-                ),
-            )
-            .with_help("fix the cause, then `runbook revert` runs the remaining undo again"))
+            return match lost {
+                None => Ok(()),
+                Some(e) => Err(Error::new(
+                    Kind::Journal,
+                    format!("the undo ran to the end, but {}", e.message),
+                )
+                .with_help("free space under the state dir; the journal may still list this undo as pending, and `runbook revert` would run it again (it puts back the same state)")),
+            };
         }
+        let unrecorded = lost
+            .map(|e| format!("\n(and {})", e.message))
+            .unwrap_or_default();
+        Err(Error::new(
+            Kind::Undo,
+            format!(
+                "undo failed, hosts may keep a temporary change:\n  {}{unrecorded}",
+                failures.join("\n  ")
+            ),
+        )
+        .with_help("fix the cause, then `runbook revert` runs the remaining undo again"))
     }
 
     fn run_undo_action(&self, action: &UndoAction) -> Result<()> {
@@ -412,7 +452,7 @@ impl Ctx {
             let req = cmd.request();
             let out = self
                 .rt
-                .block_on(self.exec_async(&host, &req, Effect::Mutation, &never))
+                .block_on(self.exec_journaled(&host, &req, Effect::Mutation, &never, true))
                 .map_err(|e| Error::remote(e.to_string()))?;
             if out.code != 0 {
                 return Err(Error::remote(format!(

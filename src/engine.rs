@@ -20,6 +20,7 @@ pub fn engine(ctx: &Arc<Ctx>, source: Option<&Source>, sources: &Sources) -> Eng
     let mut engine = Engine::new();
     // Rhai's default nesting limits (64, 32 in functions) are tight for runbook helpers.
     engine.set_max_expr_depths(256, 128);
+    set_limits(&mut engine);
     engine.set_module_resolver(Resolver {
         module_dir: source.and_then(|s| s.module_dir.clone()),
         sources: sources.clone(),
@@ -28,10 +29,32 @@ pub fn engine(ctx: &Arc<Ctx>, source: Option<&Source>, sources: &Sources) -> Eng
     let cancel = ctx.cancel.clone();
     engine.on_progress(move |_| cancel.is_cancelled().then(|| "interrupted".into()));
     let redactor = ctx.redactor.clone();
-    engine.on_print(move |s| println!("{}", redactor.redact(s)));
+    engine.on_print(move |s| outln!("{}", redactor.redact(s)));
     let redactor = ctx.redactor.clone();
-    engine.on_debug(move |s, _, pos| eprintln!("[debug {pos}] {}", redactor.redact(s)));
+    engine.on_debug(move |s, _, pos| errln!("[debug {pos}] {}", redactor.redact(s)));
     engine
+}
+
+/// Engine limits: far above what a runbook does (the bundled upgrade stays below 1/1000 of each),
+/// low enough that a runaway script fails as a script error, which runs the undo, instead of
+/// exhausting memory (killed by the kernel: no undo) or looping forever. See book/src/safety.md.
+pub mod limits {
+    /// Rhai operations (roughly one per expression evaluated) in one run.
+    pub const OPERATIONS: u64 = 2_000_000_000;
+    /// Bytes in one string (a whole config file or a command's output fits many times over).
+    pub const STRING_BYTES: usize = 256 << 20;
+    /// Items in one array or map.
+    pub const ITEMS: usize = 4_000_000;
+    /// Nested function calls.
+    pub const CALL_DEPTH: usize = 256;
+}
+
+fn set_limits(engine: &mut Engine) {
+    engine.set_max_operations(limits::OPERATIONS);
+    engine.set_max_string_size(limits::STRING_BYTES);
+    engine.set_max_array_size(limits::ITEMS);
+    engine.set_max_map_size(limits::ITEMS);
+    engine.set_max_call_levels(limits::CALL_DEPTH);
 }
 
 /// The scope every runbook starts with: the `inventory` constant.

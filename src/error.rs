@@ -17,6 +17,9 @@ pub mod exit {
     pub const SCRIPT: i32 = 3;
     /// Undo (compensations) failed: a host may be left with a temporary change.
     pub const UNDO: i32 = 4;
+    /// The journal could not be written or read whole (disk full, a corrupt line): what ran may
+    /// be unrecorded. The undo still ran; the message names the journal.
+    pub const JOURNAL: i32 = 5;
     /// Interrupted by SIGINT/SIGTERM (after running the undo).
     pub const INTERRUPTED: i32 = 130;
 }
@@ -27,6 +30,7 @@ pub enum Kind {
     Remote,
     Usage,
     Undo,
+    Journal,
     Interrupted,
 }
 
@@ -37,6 +41,7 @@ impl Kind {
             Kind::Remote => exit::REMOTE,
             Kind::Usage => exit::USAGE,
             Kind::Undo => exit::UNDO,
+            Kind::Journal => exit::JOURNAL,
             Kind::Interrupted => exit::INTERRUPTED,
         }
     }
@@ -47,6 +52,7 @@ impl Kind {
             Kind::Remote => "runbook::remote",
             Kind::Usage => "runbook::usage",
             Kind::Undo => "runbook::undo",
+            Kind::Journal => "runbook::journal",
             Kind::Interrupted => "runbook::interrupted",
         }
     }
@@ -95,6 +101,15 @@ impl Error {
 
     pub fn io(context: impl fmt::Display, err: std::io::Error) -> Self {
         Self::usage(format!("{context}: {err}"))
+    }
+
+    /// The journal at `path` could not be written.
+    pub fn journal(path: &std::path::Path, err: impl fmt::Display) -> Self {
+        Self::new(
+            Kind::Journal,
+            format!("cannot write journal {}: {err}", path.display()),
+        )
+        .with_help("free space (or fix the file system) under the state dir; `runbook log` shows what was recorded")
     }
 
     pub fn with_help(mut self, help: impl Into<String>) -> Self {

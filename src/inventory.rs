@@ -182,6 +182,17 @@ impl Inventory {
                     ));
                 }
             };
+            let address = h
+                .address
+                .clone()
+                .or(d.address.clone())
+                .unwrap_or_else(|| host_name.clone());
+            // ssh would read `-oProxyCommand=…` as an option, not a destination.
+            if address.starts_with('-') {
+                return Err(bad(format!(
+                    "host `{host_name}`: address `{address}` starts with `-` (ssh would read it as an option)"
+                )));
+            }
             let mut vars = d.vars.clone();
             for (k, v) in &h.vars {
                 vars.insert(k.clone(), v.clone());
@@ -191,11 +202,7 @@ impl Inventory {
             };
             hosts.push(Arc::new(HostInfo {
                 name: host_name.clone(),
-                address: h
-                    .address
-                    .clone()
-                    .or(d.address.clone())
-                    .unwrap_or_else(|| host_name.clone()),
+                address,
                 port: h.port.or(d.port),
                 user: h.user.clone().or(d.user.clone()),
                 identity_file: path_of(&h.identity_file, &d.identity_file),
@@ -209,6 +216,13 @@ impl Inventory {
                 },
                 vars,
             }));
+        }
+        if hosts.is_empty() {
+            return Err(Error::usage(format!("inventory {name} has no host"))
+                .at(name, text, (0, 0), "no [hosts.NAME] table in this file")
+                .with_help(
+                    "add a host: [hosts.web-1] with address = \"…\" (see book/src/inventory.md)",
+                ));
         }
         Ok(Self {
             path: None,
@@ -315,6 +329,17 @@ vars = { patronictl = "/usr/bin/patronictl" }
 [hosts.here]
 transport = "local"
 "#;
+
+    #[test]
+    fn an_empty_inventory_and_an_address_like_an_option_are_refused() {
+        let empty = Inventory::parse("inv.toml", "[defaults]\nuser = \"ops\"\n", Path::new("/"));
+        assert_eq!(empty.unwrap_err().message, "inventory inv.toml has no host");
+        let text = "[hosts.evil]\naddress = \"-oProxyCommand=touch /tmp/pwned\"\n";
+        let err = Inventory::parse("inv.toml", text, Path::new("/")).unwrap_err();
+        assert!(err.message.contains("starts with `-`"), "{}", err.message);
+        let text = "[hosts.-evil]\n";
+        assert!(Inventory::parse("inv.toml", text, Path::new("/")).is_err());
+    }
 
     #[test]
     fn keeps_file_order_and_merges_defaults() {

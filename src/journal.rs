@@ -2,15 +2,22 @@
 //!
 //! It is the run's memory: `resume` skips the steps it shows finished, `revert` and `resume` run the
 //! undo records it shows pushed but not popped (after a crash or SIGKILL), and `log` renders it.
-//! Every line passes through the redactor before it is written.
+//!
+//! What people read in it (messages, commands, output tails) is masked before it is serialized;
+//! what the program replays (an undo's commands and the original bytes it puts back) is kept
+//! exactly, because a masked file restored by `revert` would be a corrupted file. So the journal
+//! can hold secrets in clear: it is 0600 in a 0700 folder, like the secrets' own sources.
+//!
+//! A crash can tear the last line. [`Journal::open`] cuts a torn tail off into `journal.jsonl.torn`
+//! and records that before it appends, so a torn line never merges with the next record.
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Kind, Result};
 use crate::secret::{Redactor, SecretSource};
 use crate::undo::UndoAction;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -48,6 +55,10 @@ pub enum Event {
         duration_ms: u64,
         stdout_tail: String,
         stderr_tail: String,
+        /// For a command that hit its deadline or was interrupted: whether it was confirmed
+        /// stopped on its host (false: it may still be running there).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        stopped: Option<bool>,
     },
     Transfer {
         step: Option<String>,
@@ -83,6 +94,108 @@ pub enum Event {
         ok: bool,
         error: Option<String>,
     },
+    /// The journal ended in a torn line (a crash mid-write): cut off and kept in `kept_in`.
+    Torn {
+        line: usize,
+        bytes: u64,
+        kept_in: String,
+    },
+}
+
+impl Event {
+    /// The event with the text people read masked; undo actions (replayed data) left exact.
+    fn masked(self, r: &Redactor) -> Self {
+        let m = |s: String| r.redact(&s);
+        let mo = |s: Option<String>| s.map(|s| r.redact(&s));
+        match self {
+            Event::StepEnd {
+                step,
+                ok,
+                error,
+                duration_ms,
+            } => Event::StepEnd {
+                step,
+                ok,
+                error: mo(error),
+                duration_ms,
+            },
+            Event::StepSkipped { step, reason } => Event::StepSkipped {
+                step,
+                reason: m(reason),
+            },
+            Event::Command {
+                step,
+                host,
+                command,
+                code,
+                error,
+                duration_ms,
+                stdout_tail,
+                stderr_tail,
+                stopped,
+            } => Event::Command {
+                step,
+                host,
+                command: m(command),
+                code,
+                error: mo(error),
+                duration_ms,
+                stdout_tail: m(stdout_tail),
+                stderr_tail: m(stderr_tail),
+                stopped,
+            },
+            Event::Transfer {
+                step,
+                from,
+                to,
+                bytes,
+                sha256,
+                error,
+                duration_ms,
+            } => Event::Transfer {
+                step,
+                from: m(from),
+                to: m(to),
+                bytes,
+                sha256,
+                error: mo(error),
+                duration_ms,
+            },
+            Event::Note { step, message } => Event::Note {
+                step,
+                message: m(message),
+            },
+            Event::UndoPush {
+                id,
+                step,
+                host,
+                description,
+                action,
+            } => Event::UndoPush {
+                id,
+                step,
+                host,
+                description: m(description),
+                action,
+            },
+            Event::UndoPop {
+                id,
+                ok,
+                error,
+                after_failure,
+            } => Event::UndoPop {
+                id,
+                ok,
+                error: mo(error),
+                after_failure,
+            },
+            Event::RunEnd { ok, error } => Event::RunEnd {
+                ok,
+                error: mo(error),
+            },
+            other => other,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -92,7 +205,8 @@ pub struct Record {
     pub event: Event,
 }
 
-fn now() -> String {
+/// The current time, RFC 3339 in UTC.
+pub fn now() -> String {
     time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
@@ -106,18 +220,25 @@ pub struct Journal {
 }
 
 impl Journal {
+    /// Open (or create) a journal for appending. A torn last line is cut off first, kept in
+    /// `<journal>.torn`, and recorded as the first thing appended.
     pub fn open(path: &Path, redactor: Redactor) -> Result<Self> {
+        let torn = cut_torn_tail(path)?;
         let file = OpenOptions::new()
             .create(true)
             .append(true)
             .mode(0o600)
             .open(path)
-            .map_err(|e| Error::io(format!("cannot open journal {}", path.display()), e))?;
-        Ok(Self {
+            .map_err(|e| Error::journal(path, e))?;
+        let journal = Self {
             file: Mutex::new(file),
             path: path.to_path_buf(),
             redactor,
-        })
+        };
+        if let Some(event) = torn {
+            journal.append(event)?;
+        }
+        Ok(journal)
     }
 
     pub fn path(&self) -> &Path {
@@ -125,42 +246,138 @@ impl Journal {
     }
 
     /// Write one record and fsync it: a record that `append` returned for survives a crash.
+    /// The record is one `write` of the whole line, so a crash tears at most this line.
     pub fn append(&self, event: Event) -> Result<()> {
-        let record = Record { ts: now(), event };
-        let line =
-            serde_json::to_string(&record).map_err(|e| Error::usage(format!("journal: {e}")))?;
-        let line = self.redactor.redact(&line);
+        let record = Record {
+            ts: now(),
+            event: event.masked(&self.redactor),
+        };
+        let mut line = serde_json::to_string(&record).map_err(|e| Error::journal(&self.path, e))?;
+        line.push('\n');
         let mut file = self.file.lock().unwrap_or_else(|e| e.into_inner());
-        let io = |e| Error::io(format!("cannot write journal {}", self.path.display()), e);
-        writeln!(file, "{line}").map_err(io)?;
-        file.sync_data().map_err(io)
+        file.write_all(line.as_bytes())
+            .and_then(|_| file.sync_data())
+            .map_err(|e| Error::journal(&self.path, e))
     }
 }
 
-/// Read every record of a journal; a torn last line (crash mid-write) is ignored.
-pub fn read(path: &Path) -> Result<Vec<Record>> {
-    let file = File::open(path)
-        .map_err(|e| Error::io(format!("cannot read journal {}", path.display()), e))?;
-    let mut records = Vec::new();
-    let lines: Vec<String> = BufReader::new(file)
-        .lines()
-        .collect::<std::io::Result<_>>()
-        .map_err(|e| Error::io(format!("cannot read journal {}", path.display()), e))?;
+/// The path a torn tail of `journal` is kept in.
+pub fn torn_path(journal: &Path) -> PathBuf {
+    let mut name = journal.as_os_str().to_owned();
+    name.push(".torn");
+    PathBuf::from(name)
+}
+
+/// If `path` ends in a torn line (no newline after it, or not a record), move that line to
+/// [`torn_path`] and truncate the journal before it. Returns the event recording the cut.
+fn cut_torn_tail(path: &Path) -> Result<Option<Event>> {
+    let io = |e: std::io::Error| {
+        Error::new(
+            Kind::Journal,
+            format!(
+                "cannot cut the torn last line off journal {}: {e}",
+                path.display()
+            ),
+        )
+    };
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io(e)),
+    };
+    if bytes.is_empty() {
+        return Ok(None);
+    }
+    let body = bytes.strip_suffix(b"\n").unwrap_or(&bytes);
+    let cut = body.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    let last = &bytes[cut..];
+    let complete =
+        last.ends_with(b"\n") && serde_json::from_slice::<Record>(&last[..last.len() - 1]).is_ok();
+    if complete {
+        return Ok(None);
+    }
+    let kept = torn_path(path);
+    let mut torn = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(&kept)
+        .map_err(io)?;
+    torn.write_all(last)
+        .and_then(|_| torn.write_all(b"\n"))
+        .and_then(|_| torn.sync_all())
+        .map_err(io)?;
+    let file = OpenOptions::new().write(true).open(path).map_err(io)?;
+    file.set_len(cut as u64)
+        .and_then(|_| file.sync_all())
+        .map_err(io)?;
+    Ok(Some(Event::Torn {
+        line: bytes[..cut].iter().filter(|&&b| b == b'\n').count() + 1,
+        bytes: last.len() as u64,
+        kept_in: kept.display().to_string(),
+    }))
+}
+
+/// A journal line that is not a record: its number and the parser's reason.
+type CorruptLine = (usize, String);
+
+/// Every line of a journal, parsed: a record, or the line number and why it is not one.
+/// The last line may be torn (a crash mid-write): it is left out rather than reported.
+fn parse_lines(path: &Path) -> Result<(Vec<Record>, Vec<CorruptLine>)> {
+    let bytes = std::fs::read(path).map_err(|e| {
+        Error::new(
+            Kind::Journal,
+            format!("cannot read journal {}: {e}", path.display()),
+        )
+    })?;
+    let lines: Vec<&[u8]> = bytes
+        .strip_suffix(b"\n")
+        .unwrap_or(&bytes)
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .collect();
     let n = lines.len();
+    let mut records = Vec::new();
+    let mut bad = Vec::new();
     for (i, line) in lines.iter().enumerate() {
-        match serde_json::from_str::<Record>(line) {
+        match serde_json::from_slice::<Record>(line) {
             Ok(r) => records.push(r),
             Err(_) if i + 1 == n => {}
-            Err(e) => {
-                return Err(Error::usage(format!(
-                    "journal {} line {} is corrupt: {e}",
-                    path.display(),
-                    i + 1
-                )))
-            }
+            Err(e) => bad.push((i + 1, e.to_string())),
         }
     }
-    Ok(records)
+    Ok((records, bad))
+}
+
+/// Read every record of a journal; a torn last line (crash mid-write) is ignored, a corrupt line
+/// before it is an error (what it recorded is unknown, so nothing may be decided from the rest).
+pub fn read(path: &Path) -> Result<Vec<Record>> {
+    let (records, bad) = parse_lines(path)?;
+    match bad.first() {
+        None => Ok(records),
+        Some((line, why)) => Err(Error::new(
+            Kind::Journal,
+            format!(
+                "journal {} line {line} is corrupt ({why}){}",
+                path.display(),
+                if bad.len() > 1 {
+                    format!(", and {} more line(s)", bad.len() - 1)
+                } else {
+                    String::new()
+                }
+            ),
+        )
+        .with_help(
+            "a run cannot resume from a journal it cannot read whole; `runbook revert --salvage RUN` runs the undo records it can still read",
+        )),
+    }
+}
+
+/// Read what can be read of a damaged journal: the records, and the numbers of the lines that
+/// are not records (for `revert --salvage`).
+pub fn read_salvage(path: &Path) -> Result<(Vec<Record>, Vec<usize>)> {
+    let (records, bad) = parse_lines(path)?;
+    Ok((records, bad.into_iter().map(|(n, _)| n).collect()))
 }
 
 /// What a run was started with, so `resume` can start it again the same way.
@@ -429,6 +646,66 @@ mod tests {
         assert_eq!(r.finished_steps, ["a", "b"]);
         assert!(r.pending_undo.is_empty());
         assert_eq!(r.next_undo_id, 2);
+    }
+
+    #[test]
+    fn only_what_people_read_is_masked_and_every_line_still_parses() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("journal.jsonl");
+        let redactor = Redactor::default();
+        for (name, value) in [
+            ("a", "true"),
+            ("b", "\""),
+            ("c", "\\"),
+            ("d", "pw\nline-two!"),
+        ] {
+            redactor.add(&crate::secret::Secret::new(name, value));
+        }
+        let original = "auth admin:pw\nline-two!\nflag true \"q\" \\x\n";
+        let action = UndoAction {
+            host: "h".into(),
+            commands: vec![crate::undo::UndoExec::argv(
+                vec!["sh".into(), "-c".into(), "cat > f".into()],
+                true,
+                std::time::Duration::from_secs(5),
+            )
+            .with_stdin(original.into())],
+        };
+        let journal = Journal::open(&path, redactor).expect("open");
+        journal
+            .append(Event::UndoPush {
+                id: 0,
+                step: None,
+                host: "h".into(),
+                description: "restore f (true)".into(),
+                action: action.clone(),
+            })
+            .expect("append");
+        journal
+            .append(Event::Note {
+                step: None,
+                message: original.into(),
+            })
+            .expect("append");
+        let records = read(&path).expect("every line parses");
+        match &records[0].event {
+            Event::UndoPush {
+                action: kept,
+                description,
+                ..
+            } => {
+                assert_eq!(kept, &action, "the undo is kept exactly");
+                assert_eq!(description, "restore f (<secret a>)");
+            }
+            other => panic!("{other:?}"),
+        }
+        match &records[1].event {
+            Event::Note { message, .. } => assert_eq!(
+                message,
+                "auth admin:<secret d>\nflag <secret a> <secret b>q<secret b> <secret c>x\n"
+            ),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -3,6 +3,31 @@
 //! `main.rs` only calls [`run_cli`]; everything else lives here so tests and benches use the
 //! library directly. See shared/docs/DESIGN.md for the architecture.
 
+/// `println!` that ignores a closed stdout (`runbook run … | head`): output is for display, and a
+/// reader that went away must not stop a run mid-scope (`println!` panics on EPIPE).
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// `eprintln!` that ignores a closed stderr, like [`outln!`].
+macro_rules! errln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
+/// `eprint!` that ignores a closed stderr.
+macro_rules! err {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 pub mod cli;
 pub mod context;
 pub mod diag;
@@ -35,7 +60,7 @@ pub fn run_cli() -> i32 {
         Ok(()) => error::exit::OK,
         Err(e) => {
             let code = e.exit_code();
-            eprintln!("{:?}", miette::Report::new(e));
+            errln!("{:?}", miette::Report::new(e));
             code
         }
     }

@@ -68,10 +68,10 @@ pub fn print(filter: Option<&str>) -> Result<()> {
         .into_iter()
         .filter(|f| filter.is_none_or(|p| f.name.contains(p)))
     {
-        println!("{}", f.signature);
+        outln!("{}", f.signature);
         if f.name != last {
             for line in f.doc.lines() {
-                println!("    {line}");
+                outln!("    {line}");
             }
         }
         last = f.name;

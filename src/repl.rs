@@ -104,7 +104,7 @@ fn keeping_sigint<T>(make: impl FnOnce() -> T) -> T {
 fn save_history(rl: &mut LineEditor) {
     if let Some(path) = history_path() {
         if let Err(e) = rl.save_history(&path) {
-            eprintln!(
+            errln!(
                 "warning: cannot save the history to {}: {e}",
                 path.display()
             );
@@ -121,7 +121,7 @@ fn install_interrupt(ctx: &Arc<crate::context::Ctx>) {
     let cancel = ctx.cancel.clone();
     std::thread::spawn(move || {
         for _ in signals.forever() {
-            eprintln!("\ninterrupted: stopping the running call");
+            errln!("\ninterrupted: stopping the running call");
             cancel.cancel();
         }
     });
@@ -142,7 +142,7 @@ pub fn repl(opts: &Options) -> Result<()> {
         .path
         .as_ref()
         .map_or_else(|| "no inventory".into(), |p| p.display().to_string());
-    eprintln!(
+    errln!(
         "runbook repl, {} {id} (`runbook log {id}` shows its journal)",
         if attached {
             "attached to run"
@@ -150,7 +150,7 @@ pub fn repl(opts: &Options) -> Result<()> {
             "session"
         },
     );
-    eprintln!(
+    errln!(
         "inventory {inventory} ({} hosts){}",
         ctx.inventory.hosts().len(),
         session
@@ -159,12 +159,12 @@ pub fn repl(opts: &Options) -> Result<()> {
             .unwrap_or_default()
     );
     if !session.attached.is_empty() {
-        eprintln!(
+        errln!(
             "the run left {} temporary change(s) pending: `:undo` reverts them",
             session.attached.len()
         );
     }
-    eprintln!(":help lists commands; Tab completes; Ctrl-C stops a running call; Ctrl-D quits");
+    errln!(":help lists commands; Tab completes; Ctrl-C stops a running call; Ctrl-D quits");
     session.interact(&mut rl);
     save_history(&mut rl);
     let left = finish_pending(&mut session, &mut rl, &id);
@@ -220,6 +220,7 @@ fn start(opts: &Options, root: &std::path::Path) -> Result<(Session, String, boo
         inventory: ctx.inventory.path.clone(),
         params: ctx.overrides.clone(),
         secrets,
+        created: journal::now(),
         ..RunMeta::default()
     };
     run.write_meta(&meta, &text)?;
@@ -290,7 +291,7 @@ fn finish_pending(session: &mut Session, rl: &mut LineEditor, id: &str) -> usize
             }
         }
     }
-    eprintln!(
+    errln!(
         "warning: {pending} temporary change(s) left in place; `runbook revert {id}` undoes them"
     );
     pending

@@ -143,7 +143,7 @@ fn declare(spec: &str, inventory: Option<PathBuf>) -> Result<(Source, Arc<Ctx>)>
 pub fn check(spec: &str, inventory: Option<PathBuf>) -> Result<()> {
     let (source, ctx) = declare(spec, inventory)?;
     let model = ctx.model();
-    println!(
+    outln!(
         "{}: ok ({} parameters, {} steps)",
         source.display,
         model.params.len(),
@@ -156,14 +156,14 @@ pub fn check(spec: &str, inventory: Option<PathBuf>) -> Result<()> {
 pub fn show(spec: &str, inventory: Option<PathBuf>) -> Result<()> {
     let (source, ctx) = declare(spec, inventory)?;
     let model = ctx.model();
-    println!("{} — {}\n", source.name, source.summary());
-    println!("Parameters (--set name=value):");
+    outln!("{} — {}\n", source.name, source.summary());
+    outln!("Parameters (--set name=value):");
     for p in &model.params {
-        println!("  {:<20} {} (default: {})", p.name, p.help, p.default);
+        outln!("  {:<20} {} (default: {})", p.name, p.help, p.default);
     }
-    println!("\nSteps:");
+    outln!("\nSteps:");
     for (i, s) in model.steps.iter().enumerate() {
-        println!("  {:>2}. {:<20} {}", i + 1, s.name, s.description);
+        outln!("  {:>2}. {:<20} {}", i + 1, s.name, s.description);
     }
     Ok(())
 }
@@ -176,7 +176,7 @@ pub fn plan(inv: &Invocation, offline: bool) -> Result<()> {
         &source,
         inv,
     )?;
-    println!(
+    outln!(
         "Plan for {} ({}): changes are shown, not made{}",
         source.name,
         inv.inventory
@@ -204,9 +204,9 @@ fn install_signals(ctx: &Arc<Ctx>) {
     std::thread::spawn(move || {
         for _ in signals.forever() {
             if cancel.is_cancelled() {
-                eprintln!("\nstill running the undo: wait for it to finish (kill -9 leaves it to `runbook revert`)");
+                errln!("\nstill running the undo: wait for it to finish (kill -9 leaves it to `runbook revert`)");
             } else {
-                eprintln!("\ninterrupted: stopping the current step, then running the undo");
+                errln!("\ninterrupted: stopping the current step, then running the undo");
                 cancel.cancel();
             }
         }
@@ -216,7 +216,19 @@ fn install_signals(ctx: &Arc<Ctx>) {
 /// Execute the selected steps, then the run-level undo; journal the outcome.
 fn execute(ctx: &Arc<Ctx>, script: &Script, run: &RunDir, id: &str) -> Result<()> {
     install_signals(ctx);
-    let result = script.run(ctx);
+    // A bug that panics must not skip the undo: the run-level close below still finds every
+    // scope the panic left open.
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| script.run(ctx)))
+        .unwrap_or_else(|panic| {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            Err(Error::script(format!(
+                "internal error (a bug in runbook, please report it): {what}"
+            )))
+        });
     let pending = ctx.undo.lock().unwrap_or_else(|e| e.into_inner()).close(0);
     let undo = ctx.run_undo(pending, result.is_err());
     let result = match (result, undo) {
@@ -224,18 +236,23 @@ fn execute(ctx: &Arc<Ctx>, script: &Script, run: &RunDir, id: &str) -> Result<()
         (Err(e), Ok(())) => Err(e),
         (_, Err(u)) => Err(u),
     };
-    ctx.record(Event::RunEnd {
+    let ended = ctx.record(Event::RunEnd {
         ok: result.is_ok(),
         error: result.as_ref().err().map(|e| e.message.clone()),
-    })?;
+    });
+    // The run's own failure says more than a journal that could not record it.
+    let result = match (result, ended) {
+        (Ok(()), Err(journal)) => Err(journal),
+        (result, _) => result,
+    };
     match &result {
-        Ok(()) => println!(
+        Ok(()) => outln!(
             "run {id} finished: {}\njournal: {}",
             summary(run),
             run.journal_path().display()
         ),
         Err(e) if e.kind == Kind::Usage && e.message.contains("stopped at a pause") => {}
-        Err(_) => eprintln!(
+        Err(_) => errln!(
             "run {id} failed; journal: {}\nafter fixing the cause: runbook resume {id}",
             run.journal_path().display()
         ),
@@ -287,7 +304,7 @@ pub fn run(inv: &Invocation) -> Result<()> {
         only: inv.selection.only.clone(),
         from: inv.selection.from.clone(),
         secrets,
-        created: String::new(),
+        created: journal::now(),
     };
     run.write_meta(&meta, &source.text)?;
     ctx.set_journal(Journal::open(&run.journal_path(), ctx.redactor.clone())?, 0);
@@ -411,11 +428,23 @@ pub fn resume(
     execute(&ctx, &script, &run, &meta.id)
 }
 
-/// `runbook revert`: run the undo a crashed or killed run left pending.
-pub fn revert(run_id: Option<&str>, state_dir: Option<&Path>, settings: &Settings) -> Result<()> {
+/// `runbook revert`: run the undo a crashed or killed run left pending. With `salvage`, a journal
+/// with corrupt lines is read around them: the undo records that can be read run (journaled, with
+/// a note naming the lines skipped); without it, a corrupt journal stops here.
+pub fn revert(
+    run_id: Option<&str>,
+    state_dir: Option<&Path>,
+    settings: &Settings,
+    salvage: bool,
+) -> Result<()> {
     let run = RunDir::find(&RunDir::root(state_dir), run_id)?;
     let meta = run.read_meta()?;
-    let replay = journal::replay(&journal::read(&run.journal_path())?);
+    let (records, skipped) = if salvage {
+        journal::read_salvage(&run.journal_path())?
+    } else {
+        (journal::read(&run.journal_path())?, Vec::new())
+    };
+    let replay = journal::replay(&records);
     let ctx = Ctx::new(
         Mode::Run,
         load_inventory(meta.inventory.as_deref())?,
@@ -425,12 +454,24 @@ pub fn revert(run_id: Option<&str>, state_dir: Option<&Path>, settings: &Setting
         Journal::open(&run.journal_path(), ctx.redactor.clone())?,
         replay.next_undo_id,
     );
+    if !skipped.is_empty() {
+        let lines: Vec<String> = skipped.iter().map(|n| n.to_string()).collect();
+        let message = format!(
+            "revert --salvage: journal line(s) {} corrupt and skipped; an undo recorded there cannot run, one whose end was recorded there may run again",
+            lines.join(", ")
+        );
+        ctx.say(&message);
+        ctx.record(Event::Note {
+            step: None,
+            message,
+        })?;
+    }
     if replay.pending_undo.is_empty() {
-        println!("run {}: nothing to revert", meta.id);
+        outln!("run {}: nothing to revert", meta.id);
         return Ok(());
     }
     revert_pending(&ctx, &replay)?;
-    println!(
+    outln!(
         "run {}: reverted {} temporary change(s)",
         meta.id,
         replay.pending_undo.len()
@@ -442,16 +483,21 @@ pub fn revert(run_id: Option<&str>, state_dir: Option<&Path>, settings: &Setting
 pub fn log(run_id: Option<&str>, state_dir: Option<&Path>) -> Result<()> {
     let run = RunDir::find(&RunDir::root(state_dir), run_id)?;
     let meta = run.read_meta()?;
-    println!(
+    outln!(
         "run {} — {} ({})",
         meta.id,
         meta.runbook,
         run.path.display()
     );
-    for r in journal::read(&run.journal_path())? {
-        println!("{}", log_line(&r));
+    // A damaged journal is shown as far as it can be read, then reported.
+    let (records, corrupt) = journal::read_salvage(&run.journal_path())?;
+    for r in &records {
+        outln!("{}", log_line(r));
     }
-    Ok(())
+    if corrupt.is_empty() {
+        return Ok(());
+    }
+    journal::read(&run.journal_path()).map(|_| ())
 }
 
 /// One journal record as `runbook log` shows it: the time, then what happened.
@@ -507,6 +553,13 @@ pub fn log_line(r: &journal::Record) -> String {
         Event::UndoPop { id, error, .. } => format!(
             "    ↺ undo #{id} FAILED: {}",
             error.clone().unwrap_or_default()
+        ),
+        Event::Torn {
+            line,
+            bytes,
+            kept_in,
+        } => format!(
+            "! journal line {line} was torn by a crash ({bytes} bytes): cut off into {kept_in}"
         ),
         Event::RunEnd { ok: true, .. } => "run finished".into(),
         Event::RunEnd { error, .. } => {

@@ -88,19 +88,32 @@ pub struct Redactor {
     values: Arc<RwLock<Vec<(String, String)>>>,
 }
 
+/// Lines of a multi-line secret shorter than this (trimmed) are not masked on their own: a line
+/// such as `}` or `-----` would mask half of every output. The whole value is always masked.
+const MIN_MASKED_LINE: usize = 6;
+
 impl Redactor {
+    /// Mask `secret` from now on: its whole value, and for a multi-line value each of its lines
+    /// (an output tail or a live line never holds the whole value, only some of its lines).
     pub fn add(&self, secret: &Secret) {
         let mut values = self.values.write().unwrap_or_else(|e| e.into_inner());
-        if !values.iter().any(|(v, _)| v == secret.expose()) {
-            values.push((
-                secret.expose().to_string(),
-                format!("<secret {}>", secret.name()),
-            ));
-            // Longest first, so a secret containing another is replaced whole.
-            values.sort_by_key(|(v, _)| std::cmp::Reverse(v.len()));
+        let mask = format!("<secret {}>", secret.name());
+        let value = secret.expose();
+        let lines = value
+            .lines()
+            .map(|l| l.trim_end_matches('\r'))
+            .filter(|l| value.contains('\n') && l.trim().len() >= MIN_MASKED_LINE);
+        for part in std::iter::once(value).chain(lines) {
+            if !values.iter().any(|(v, _)| v == part) {
+                values.push((part.to_string(), mask.clone()));
+            }
         }
+        // Longest first, so a secret containing another (or one of its lines) is replaced whole.
+        values.sort_by_key(|(v, _)| std::cmp::Reverse(v.len()));
     }
 
+    /// `text` with every known secret value replaced by its mask: for text people read only
+    /// (terminal, journal messages and tails, errors), never for data the program replays.
     pub fn redact(&self, text: &str) -> String {
         let values = self.values.read().unwrap_or_else(|e| e.into_inner());
         let mut out = text.to_string();
@@ -125,6 +138,26 @@ mod tests {
         assert_eq!(
             r.redact("x password1 pass"),
             "x <secret long> <secret short>"
+        );
+    }
+
+    #[test]
+    fn a_multi_line_secret_is_masked_whole_and_line_by_line() {
+        let r = Redactor::default();
+        r.add(&Secret::new(
+            "key",
+            "-----BEGIN KEY-----\r\nAAAAline-one\nBBBBline-two\n}\n-----END KEY-----",
+        ));
+        assert_eq!(r.redact("x\nBBBBline-two\ny"), "x\n<secret key>\ny");
+        assert_eq!(r.redact("AAAAline-one"), "<secret key>");
+        assert_eq!(
+            r.redact("a } b"),
+            "a } b",
+            "short lines are not masked alone"
+        );
+        assert_eq!(
+            r.redact("-----BEGIN KEY-----\r\nAAAAline-one\nBBBBline-two\n}\n-----END KEY-----!"),
+            "<secret key>!"
         );
     }
 

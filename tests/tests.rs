@@ -9,6 +9,9 @@ mod lab_env;
 mod repl;
 /// Running runbooks on the Local transport: steps, selection, journal, resume, plan, secrets.
 mod run;
+/// The safety core under faults: secrets vs. restored files, torn and corrupt journals, closed
+/// output, full disks, deadlines that stop commands, engine limits (issue 12).
+mod safety;
 /// SSH transport and copy against the lab's real sshd hosts.
 mod ssh;
 /// Patroni and HAProxy primitives against the lab's real etcd, Patroni and HAProxy.

@@ -66,7 +66,7 @@ fn wait_for(rb: &Rb, name: &str, text: &str) {
 
 /// Start the temporary-change runbook with `body` inside its scope; return once the change is
 /// made, with the run still going (its body is about to block).
-fn start_mid_change(rb: &Rb, body: &str) -> std::process::Child {
+pub fn start_mid_change(rb: &Rb, body: &str) -> std::process::Child {
     temp_runbook(rb, body);
     let child = rb
         .command(&["run", "temp.rhai", "-i", "local.toml"])

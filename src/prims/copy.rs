@@ -549,7 +549,7 @@ fn copy(ctx: &Ctx, src: Side, dst: Side, opts: Map) -> RhaiResult<Map> {
         .await;
         let r = match r {
             Ok(inner) => inner,
-            Err(transport::TransportError::Cancelled) => Err("interrupted".to_string()),
+            Err(transport::TransportError::Cancelled { .. }) => Err("interrupted".to_string()),
             Err(e) => Err(e.to_string()),
         };
         if r.is_err() {
@@ -570,7 +570,7 @@ fn copy(ctx: &Ctx, src: Side, dst: Side, opts: Map) -> RhaiResult<Map> {
         error: outcome.as_ref().err().cloned(),
         duration_ms: started.elapsed().as_millis() as u64,
     })
-    .map_err(|e| Failure::new(Kind::Usage, &host, e.message).into_err())?;
+    .map_err(|e| Failure::new(e.kind, &host, e.message).into_err())?;
     match outcome {
         Ok((bytes, sha)) => {
             let mut m = Map::new();

@@ -201,7 +201,7 @@ fn set_timeouts(ctx: &Ctx, host: &Dynamic, values: &Map) -> RhaiResult<Map> {
             ),
         );
         for line in unified_diff(&h.cfg, &original, &new).lines() {
-            println!("      {line}");
+            outln!("      {line}");
         }
     }
     // 1. Validate the new text on the host before the live file is touched.
@@ -248,7 +248,7 @@ fn set_timeouts(ctx: &Ctx, host: &Dynamic, values: &Map) -> RhaiResult<Map> {
             ],
         },
     )
-    .map_err(|e| Failure::new(Kind::Usage, &h.host.name, e.message).into_err())?;
+    .map_err(|e| Failure::new(e.kind, &h.host.name, e.message).into_err())?;
     // 3. Put the validated file in place and reload.
     h.checked(
         ctx,
@@ -290,7 +290,7 @@ pub fn module(ctx: &Arc<Ctx>) -> Module {
         move |nc: NativeCallContext, host: Dynamic, values: Map| at(&nc, set_timeouts(&c, &host, &values)));
     let c = ctx.clone();
     add!(&mut m, "reload", &["host: Host", "()"],
-        "Reload HAProxy with the host's `haproxy_reload` command (default `service haproxy reload`).",
+        "Reload HAProxy with the host's `haproxy_reload` command (default `service haproxy reload`):\na shell command line from the inventory, run through `sh -c` (as root unless `sudo = false`).",
         move |nc: NativeCallContext, host: Dynamic| at(&nc, reload(&c, &host)));
     let c = ctx.clone();
     add!(

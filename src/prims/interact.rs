@@ -21,7 +21,7 @@ pub fn ask(ctx: &Ctx, question: &str, piped_ok: bool) -> RhaiResult<bool> {
     if !ctx.settings.interactive && !piped_ok {
         return fail(Kind::Usage, "", format!("`{question}` needs an answer, but there is no terminal: run interactively, or pass --yes"));
     }
-    eprint!("? {question} [y/N] ");
+    err!("? {question} [y/N] ");
     let _ = std::io::stderr().flush();
     let mut line = String::new();
     std::io::stdin().lock().read_line(&mut line).map_err(|e| {
@@ -38,7 +38,7 @@ fn note(ctx: &Ctx, message: &str) -> RhaiResult<()> {
         step: ctx.current_step(),
         message: message.to_string(),
     })
-    .map_err(|e| super::Failure::new(Kind::Usage, "", e.message).into_err())
+    .map_err(|e| super::Failure::new(e.kind, "", e.message).into_err())
 }
 
 fn pause(ctx: &Ctx, message: &str) -> RhaiResult<()> {
@@ -46,7 +46,7 @@ fn pause(ctx: &Ctx, message: &str) -> RhaiResult<()> {
         return Ok(());
     }
     if ctx.mode != Mode::Run {
-        println!("  pause: {}", message.lines().next().unwrap_or(""));
+        outln!("  pause: {}", message.lines().next().unwrap_or(""));
         return Ok(());
     }
     note(ctx, &format!("pause: {message}"))?;
@@ -67,7 +67,7 @@ fn confirm(ctx: &Ctx, question: &str) -> RhaiResult<bool> {
         return Ok(false);
     }
     if ctx.mode != Mode::Run {
-        println!("  confirm: {question} (planned as yes)");
+        outln!("  confirm: {question} (planned as yes)");
         return Ok(true);
     }
     let answer = ask(ctx, question, false)?;

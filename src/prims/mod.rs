@@ -69,15 +69,17 @@ pub fn usage<T>(message: impl Into<String>) -> RhaiResult<T> {
 /// A transport error as a script failure.
 pub fn transport_failure(host: &HostInfo, e: TransportError) -> Box<EvalAltResult> {
     let kind = match e {
-        TransportError::Cancelled => {
+        TransportError::Cancelled { .. } => {
             return Box::new(EvalAltResult::ErrorTerminated(
                 "interrupted".into(),
                 Position::NONE,
             ))
         }
+        TransportError::Journal { .. } => Kind::Journal,
         _ => Kind::Remote,
     };
     let message = match &e {
+        TransportError::Journal { message } => message.clone(),
         TransportError::Connect { .. } => e.to_string(),
         _ => format!("{}: {e}", host.describe()),
     };
@@ -207,7 +209,13 @@ impl ExecOpts {
                             .into_err()
                     })?
                 }
-                "stdin" => o.stdin = Some(v.to_string()),
+                // A secret is fed as its value (its string form is only its mask).
+                "stdin" => {
+                    o.stdin = Some(match v.clone().try_cast::<Secret>() {
+                        Some(secret) => secret.expose().to_string(),
+                        None => v.to_string(),
+                    })
+                }
                 other => {
                     return usage(format!(
                         "unknown option `{other}` (known: timeout, check, stdin, probe, sensitive)"

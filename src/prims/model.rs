@@ -80,7 +80,7 @@ fn selected(ctx: &Ctx, name: &str) -> RhaiResult<bool> {
             step: name.into(),
             reason: "finished earlier".into(),
         })
-        .map_err(|e| Failure::new(Kind::Usage, "", e.message).into_err())?;
+        .map_err(|e| Failure::new(e.kind, "", e.message).into_err())?;
         return Ok(false);
     }
     if let Some(from) = model.selection.from.clone() {
@@ -135,7 +135,7 @@ fn step(
         )
     };
     if ctx.mode != Mode::Run {
-        println!("[{index}/{total}] {name}: {description}");
+        outln!("[{index}/{total}] {name}: {description}");
         {
             let mut model = ctx.model();
             model.current_step = Some(name.into());
@@ -148,7 +148,7 @@ fn step(
             // Offline, a probe answers nothing: what the step does next depends on the hosts'
             // answers, so the plan notes where it stopped and goes on with the next step.
             Err(e) if offline_probed && !matches!(*e, EvalAltResult::ErrorTerminated(..)) => {
-                println!(
+                outln!(
                     "  … the rest of this step depends on what the hosts answer (offline, the probes \
                      answered nothing: {}); `runbook plan` without --offline asks them",
                     crate::diag::message_of(&e)
@@ -168,7 +168,7 @@ fn step(
         ctx.say(&format!("- {name}: skipped by the operator"));
         return Ok(());
     }
-    let journal = |e: crate::error::Error| Failure::new(Kind::Usage, "", e.message).into_err();
+    let journal = |e: crate::error::Error| Failure::new(e.kind, "", e.message).into_err();
     ctx.record(Event::StepStart { step: name.into() })
         .map_err(journal)?;
     ctx.say(&format!("▶ [{index}/{total}] {name}: {description}"));
@@ -178,13 +178,16 @@ fn step(
     ctx.model().current_step = None;
     let duration_ms = started.elapsed().as_millis() as u64;
     let error = r.as_ref().err().map(|e| crate::diag::message_of(e));
-    ctx.record(Event::StepEnd {
+    let ended = ctx.record(Event::StepEnd {
         step: name.into(),
         ok: r.is_ok(),
         error: error.clone(),
         duration_ms,
-    })
-    .map_err(journal)?;
+    });
+    // The step's own failure says more than a journal that could not record it.
+    if let (Err(e), true) = (ended, r.is_ok()) {
+        return Err(journal(e));
+    }
     match &error {
         None => ctx.say(&format!("✓ {name} ({:.1} s)", duration_ms as f64 / 1000.0)),
         Some(e) => ctx.say(&format!("✗ {name}: {e}")),
@@ -209,17 +212,21 @@ fn temporarily(ctx: &Ctx, call: &NativeCallContext, body: FnPtr) -> RhaiResult<D
     let undone = ctx.run_undo(pending, r.is_err());
     match (r, undone) {
         (r, Ok(())) => r,
-        (Ok(_), Err(e)) => fail_undo(e.message),
-        (Err(original), Err(e)) => fail_undo(format!(
-            "{}\n(the scope had failed first: {})",
-            e.message,
-            crate::diag::message_of(&original)
-        )),
+        (Ok(_), Err(e)) => fail_undo(e.kind, e.message),
+        (Err(original), Err(e)) => fail_undo(
+            e.kind,
+            format!(
+                "{}\n(the scope had failed first: {})",
+                e.message,
+                crate::diag::message_of(&original)
+            ),
+        ),
     }
 }
 
-fn fail_undo<T>(message: String) -> RhaiResult<T> {
-    Err(Failure::new(Kind::Undo, "", message).into_err())
+/// The undo of a scope failed (`Kind::Undo`), or ran but could not be journaled (`Kind::Journal`).
+fn fail_undo<T>(kind: Kind, message: String) -> RhaiResult<T> {
+    Err(Failure::new(kind, "", message).into_err())
 }
 
 fn push_undo(ctx: &Ctx, host: &Dynamic, cmd: UndoExec, what: String) -> RhaiResult<()> {
@@ -230,7 +237,7 @@ fn push_undo(ctx: &Ctx, host: &Dynamic, cmd: UndoExec, what: String) -> RhaiResu
     };
     ctx.push_undo(&format!("{}: {what}", host.name), action)
         .map(|_| ())
-        .map_err(|e| Failure::new(Kind::Usage, &host.name, e.message).into_err())
+        .map_err(|e| Failure::new(e.kind, &host.name, e.message).into_err())
 }
 
 fn plain_argv(argv: &Array) -> RhaiResult<Vec<String>> {
@@ -307,7 +314,7 @@ pub fn undo_module(ctx: &Arc<Ctx>) -> Module {
         "Undo the innermost scope's temporary changes now (newest first), because the work that\nneeded them is done — e.g. revert the timeouts once the restore finished. The scope stays open.",
         move |nc: NativeCallContext| -> RhaiResult<()> {
             let pending = c.undo.lock().unwrap_or_else(|e| e.into_inner()).take_innermost();
-            at(&nc, c.run_undo(pending, false).map_err(|e| Failure::new(Kind::Undo, "", e.message).into_err()))
+            at(&nc, c.run_undo(pending, false).map_err(|e| Failure::new(e.kind, "", e.message).into_err()))
         });
     let timeout = ctx.settings.default_timeout;
     let c = ctx.clone();

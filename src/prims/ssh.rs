@@ -51,9 +51,14 @@ const FORMS: &[Form] = &[
 
 /// A failure for a command that ran and exited non-zero. Its stderr tail explains it; a command
 /// that reports errors on stdout (Cloudify's `cfy` logs everything there) and left stderr empty
-/// is explained by its stdout tail instead, unless its output is sensitive.
+/// is explained by its stdout tail instead. A `sensitive` command's output is left out of it:
+/// it may hold what the output held.
 pub fn exited(ctx: &Ctx, host: &HostInfo, req: &ExecRequest, out: &ExecOutput) -> Failure {
-    let stderr = transport::tail(&out.stderr, 10, &ctx.redactor);
+    let stderr = if req.sensitive {
+        String::new()
+    } else {
+        transport::tail(&out.stderr, 10, &ctx.redactor)
+    };
     let mut message = format!(
         "{}: `{}` exited with {}",
         host.describe(),

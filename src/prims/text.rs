@@ -67,13 +67,15 @@ pub fn register(engine: &mut Engine) {
         |text: &str| -> Array { text.lines().map(|l| Dynamic::from(l.to_string())).collect() }
     );
     add!(&mut m, "from_json", &["text: String", "?"],
-        "Parse JSON text into Rhai values (objects become maps, arrays arrays, null `()`); fails with\nthe parser's message and the start of the text.",
+        "Parse JSON text into Rhai values (objects become maps, arrays arrays, null `()`); fails with\nthe parser's message and position, never the text (it may be a sensitive command's output).",
         |text: &str| -> RhaiResult<Dynamic> {
             let value: serde_json::Value = match serde_json::from_str(text) {
                 Ok(v) => v,
                 Err(e) => {
-                    let start: String = text.chars().take(120).collect();
-                    return usage(format!("invalid JSON ({e}): {start}"));
+                    return usage(format!(
+                        "invalid JSON: {e} ({} bytes of text)",
+                        text.len()
+                    ))
                 }
             };
             rhai::serde::to_dynamic(value)

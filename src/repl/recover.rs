@@ -39,7 +39,7 @@ pub fn recover(
     retry: &dyn Fn() -> RhaiResult<()>,
 ) -> RhaiResult<()> {
     let choice = loop {
-        eprintln!(
+        errln!(
             "\nstep `{step}` failed. What now?\n  \
              retry  run it again\n  \
              skip   leave it and go on with the next step\n  \
@@ -57,7 +57,7 @@ pub fn recover(
                     chosen => break chosen,
                 }
             }
-            other => eprintln!("`{other}` is not a choice"),
+            other => errln!("`{other}` is not a choice"),
         }
     };
     let word = match choice {
@@ -112,15 +112,15 @@ fn open_repl(ctx: &Arc<Ctx>, step: &str) -> Leave {
             crate::engine::compile(ctx, &source).map(|script| (source, script))
         });
         loaded
-            .map_err(|e| eprintln!("warning: the runbook is not loaded: {}", e.message))
+            .map_err(|e| errln!("warning: the runbook is not loaded: {}", e.message))
             .ok()
     });
     let mut session = Session::new(ctx, runbook, Some(step.to_string()));
     let Ok(mut rl) = editor(&session) else {
-        eprintln!("cannot open the line editor");
+        errln!("cannot open the line editor");
         return Leave::Quit;
     };
-    eprintln!(
+    errln!(
         "REPL on the live run, stopped at `{step}`: same hosts, SSH sessions, journal and undo.\n\
          Fix by hand, then :retry, :skip or :abort; Ctrl-D goes back to the question. :help lists the rest."
     );

@@ -139,7 +139,7 @@ impl Session {
             (m.params, m.steps, m.current_step, m.declaring) = saved;
         }
         if let Err(e) = declared {
-            eprintln!(
+            errln!(
                 "warning: the runbook's variables are not all defined: {}",
                 diag::message_of(&e)
             );
@@ -161,7 +161,7 @@ impl Session {
                         self.modules.push(alias);
                     }
                 }
-                Err(e) => eprintln!(
+                Err(e) => errln!(
                     "warning: cannot keep module `{path}`: {}",
                     diag::message_of(&e)
                 ),
@@ -231,7 +231,7 @@ impl Session {
                 Err(ReadlineError::Interrupted) => continue,
                 Err(ReadlineError::Eof) => return Leave::Quit,
                 Err(e) => {
-                    eprintln!("cannot read the terminal: {e}");
+                    errln!("cannot read the terminal: {e}");
                     return Leave::Quit;
                 }
             }
@@ -267,7 +267,7 @@ impl Session {
             Ok(value) => {
                 let text = show::render(&value);
                 if !text.is_empty() {
-                    println!("{}", self.ctx.redactor.redact(&text));
+                    outln!("{}", self.ctx.redactor.redact(&text));
                 }
                 self.import_modules(input);
             }
@@ -280,7 +280,7 @@ impl Session {
         if self.ctx.cancel.is_cancelled() {
             self.ctx.cancel.renew();
             if self.recovering.is_some() {
-                eprintln!("(only that line was stopped: the run waits at its failed step)");
+                errln!("(only that line was stopped: the run waits at its failed step)");
             }
         }
     }
@@ -297,30 +297,30 @@ impl Session {
             ":journal" => self.journal(),
             ":vars" => self.vars(),
             ":quit" | ":q" | ":exit" => return Some(Leave::Quit),
-            ":retry" | ":skip" | ":abort" if self.recovering.is_none() => eprintln!(
+            ":retry" | ":skip" | ":abort" if self.recovering.is_none() => errln!(
                 "{command} is for a REPL opened on a failed step (the recovery prompt of `runbook run`)"
             ),
             ":retry" => return Some(Leave::Retry),
             ":skip" => return Some(Leave::Skip),
             ":abort" => return Some(Leave::Abort),
-            other => eprintln!("unknown command `{other}`: `:help` lists them"),
+            other => errln!("unknown command `{other}`: `:help` lists them"),
         }
         None
     }
 
     fn help(&self, arg: &str) {
         if arg.is_empty() {
-            println!("Type Rhai: the runbook functions, on the inventory's hosts. Commands:");
+            outln!("Type Rhai: the runbook functions, on the inventory's hosts. Commands:");
             let recovery = self
                 .recovering
                 .iter()
                 .flat_map(|_| complete::RECOVERY_COMMANDS);
             for (c, what) in complete::COMMANDS.iter().chain(recovery) {
-                println!("  {c:<9} {what}");
+                outln!("  {c:<9} {what}");
             }
             let words = self.words();
-            println!("Modules: {}", words.modules.join(" "));
-            println!(
+            outln!("Modules: {}", words.modules.join(" "));
+            outln!(
                 "Tab completes functions, variables, and host, group and step names in strings."
             );
             return;
@@ -328,10 +328,10 @@ impl Session {
         let exact: Vec<&FnDoc> = self.docs.iter().filter(|f| f.name == arg).collect();
         if let Some(first) = exact.first() {
             for f in &exact {
-                println!("{}", f.signature);
+                outln!("{}", f.signature);
             }
             for line in first.doc.lines() {
-                println!("    {line}");
+                outln!("    {line}");
             }
             return;
         }
@@ -348,16 +348,16 @@ impl Session {
                 .map(|f| f.name.as_str())
                 .filter(|n| n.contains(arg.rsplit("::").next().unwrap_or(arg)))
                 .collect();
-            eprintln!("no function `{arg}`");
+            errln!("no function `{arg}`");
             if !near.is_empty() {
-                eprintln!("similar: {}", near.join(", "));
+                errln!("similar: {}", near.join(", "));
             }
             return;
         }
         let width = listed.iter().map(|f| f.name.len()).max().unwrap_or(0);
         for f in listed {
             let first = f.doc.lines().next().unwrap_or("");
-            println!("{:<width$}  {first}", f.name);
+            outln!("{:<width$}  {first}", f.name);
         }
     }
 
@@ -374,7 +374,7 @@ impl Session {
                 Some(u) => format!("{u}@{}", h.address),
                 None => h.address.clone(),
             };
-            println!("{:<width$}  {reach:<24} {}", h.name, h.groups.join(", "));
+            outln!("{:<width$}  {reach:<24} {}", h.name, h.groups.join(", "));
         }
         let groups: Vec<String> = inventory
             .group_names()
@@ -385,7 +385,7 @@ impl Session {
             })
             .collect();
         if !groups.is_empty() {
-            println!("groups: {}", groups.join(", "));
+            outln!("groups: {}", groups.join(", "));
         }
     }
 
@@ -396,7 +396,7 @@ impl Session {
 
     fn steps(&self) {
         if self.runbook.is_none() {
-            eprintln!("no runbook loaded: start the REPL with --runbook NAME|FILE or --run RUN");
+            errln!("no runbook loaded: start the REPL with --runbook NAME|FILE or --run RUN");
             return;
         }
         let finished = self
@@ -414,7 +414,7 @@ impl Session {
             } else {
                 " "
             };
-            println!("{mark} {:>2}. {:<width$}  {}", i + 1, s.name, s.description);
+            outln!("{mark} {:>2}. {:<width$}  {}", i + 1, s.name, s.description);
         }
     }
 
@@ -422,7 +422,7 @@ impl Session {
     /// run has), so it is journaled like any run's step.
     fn run_step(&mut self, name: &str) {
         let Some(rb) = &self.runbook else {
-            eprintln!("no runbook loaded: start the REPL with --runbook NAME|FILE or --run RUN");
+            errln!("no runbook loaded: start the REPL with --runbook NAME|FILE or --run RUN");
             return;
         };
         let names: Vec<String> = self
@@ -433,13 +433,11 @@ impl Session {
             .map(|s| s.name.clone())
             .collect();
         if !names.iter().any(|s| s == name) {
-            eprintln!("unknown step `{name}`; steps: {}", names.join(", "));
+            errln!("unknown step `{name}`; steps: {}", names.join(", "));
             return;
         }
         if self.recovering.as_deref() == Some(name) {
-            eprintln!(
-                "`{name}` is the step that failed: `:retry` runs it again as part of the run"
-            );
+            errln!("`{name}` is the step that failed: `:retry` runs it again as part of the run");
             return;
         }
         let saved = {
@@ -488,25 +486,25 @@ impl Session {
         };
         pending.append(&mut self.attached);
         if pending.is_empty() {
-            println!("nothing to undo");
+            outln!("nothing to undo");
             return;
         }
         let n = pending.len();
         match self.ctx.run_undo(pending, true) {
-            Ok(()) => println!("undone: {n} temporary change(s)"),
+            Ok(()) => outln!("undone: {n} temporary change(s)"),
             Err(e) => report(e),
         }
     }
 
     fn journal(&self) {
         let Some(path) = self.journal_path() else {
-            eprintln!("this session has no journal");
+            errln!("this session has no journal");
             return;
         };
         match journal::read(&path) {
             Ok(records) => {
                 for r in &records {
-                    println!("{}", crate::runner::log_line(r));
+                    outln!("{}", crate::runner::log_line(r));
                 }
             }
             Err(e) => report(e),
@@ -523,14 +521,14 @@ impl Session {
                 ""
             };
             let kind = if constant { "const" } else { "let" };
-            println!("{kind} {name}: {} = {first}{more}", value.type_name());
+            outln!("{kind} {name}: {} = {first}{more}", value.type_name());
         }
     }
 }
 
 /// Print an error as a diagnostic; the session goes on.
 pub fn report(e: Error) {
-    eprintln!("{:?}", miette::Report::new(e));
+    errln!("{:?}", miette::Report::new(e));
 }
 
 /// `import "path" as alias` statements that start a line, in order.

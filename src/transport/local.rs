@@ -18,6 +18,8 @@ impl Transport for Local {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true)
+            // Its own process group, so a command cut short is stopped with all it started.
+            .process_group(0)
             .spawn()
             .map_err(|e| TransportError::Io {
                 host: self.host.clone(),

@@ -120,14 +120,42 @@ pub struct ExecOutput {
 pub enum TransportError {
     #[error("cannot connect to {host}: {message}")]
     Connect { host: String, message: String },
-    #[error("no answer from {host} within {secs:.0} s (deadline)")]
-    Timeout { host: String, secs: f64 },
-    #[error("interrupted")]
-    Cancelled,
+    #[error("no answer from {host} within {secs:.0} s (deadline){}", stop_note(*stopped))]
+    Timeout {
+        host: String,
+        secs: f64,
+        /// Whether the command was confirmed stopped on its host (None: it never started).
+        stopped: Option<bool>,
+    },
+    #[error("interrupted{}", stop_note(*stopped))]
+    Cancelled { stopped: Option<bool> },
     #[error("commands run only inside steps: top-level code also runs when the runbook is loaded (check, plan)")]
     OutsideStep,
     #[error("{host}: {message}")]
     Io { host: String, message: String },
+    /// The command ran, but its record could not be journaled.
+    #[error("{message}")]
+    Journal { message: String },
+}
+
+fn stop_note(stopped: Option<bool>) -> &'static str {
+    match stopped {
+        None => "",
+        Some(true) => "; the command was stopped on the host",
+        Some(false) => "; the command could NOT be confirmed stopped and may still run on the host",
+    }
+}
+
+impl TransportError {
+    /// For a command cut short by its deadline or Ctrl-C: whether it was confirmed stopped.
+    pub fn stopped(&self) -> Option<bool> {
+        match self {
+            TransportError::Timeout { stopped, .. } | TransportError::Cancelled { stopped } => {
+                *stopped
+            }
+            _ => None,
+        }
+    }
 }
 
 pub type BoxRead = Box<dyn AsyncRead + Send + Unpin>;
@@ -180,24 +208,69 @@ pub trait Transport: Send + Sync {
 /// Called with each complete line of live output, already split per stream.
 pub type LineSink = std::sync::Arc<dyn Fn(&str, bool) + Send + Sync>;
 
-async fn pump(mut from: BoxRead, is_err: bool, sink: Option<LineSink>) -> io::Result<Vec<u8>> {
+/// The first line every command writes to stderr: the process (group) id of the shell running
+/// it on the host, so a command cut short by its deadline or Ctrl-C can be stopped there. sshd
+/// signals nothing when a channel without a pty closes, and sudo does not pass on SIGKILL.
+const PID_MARKER: &[u8] = b"\x1erunbook-pid ";
+
+/// `line` preceded by the [`PID_MARKER`] line. `$$` is the shell that runs `line`: over SSH the
+/// login shell, which sshd made a session (so process group) leader; locally the `sh` the Local
+/// transport starts in its own process group.
+fn announcing_pid(line: &str) -> String {
+    format!("printf '\\036runbook-pid %s\\n' $$ >&2; {line}")
+}
+
+/// The shell snippet that stops the process group `pid` (TERM, then KILL after 3 s) and exits 0
+/// once no process of it is left, 1 if some still are after 5 s. (No `--` before `-PID`: dash's
+/// `kill` takes it for a number.)
+fn stop_snippet(pid: i32) -> String {
+    format!(
+        "kill -TERM -{pid} 2>/dev/null || kill -TERM {pid} 2>/dev/null; i=0; \
+         while kill -0 -{pid} 2>/dev/null; do i=$((i+1)); \
+         [ $i -eq 30 ] && kill -KILL -{pid} 2>/dev/null; \
+         [ $i -gt 50 ] && exit 1; sleep 0.1; done; exit 0"
+    )
+}
+
+/// Read a stream to its end, passing complete lines to `sink`. With `pid`, the stream is stderr
+/// and carries the [`PID_MARKER`] line (first, unless a login script wrote before it): that line is
+/// taken out and its id stored.
+async fn pump(
+    mut from: BoxRead,
+    is_err: bool,
+    sink: Option<LineSink>,
+    pid: Option<&std::sync::OnceLock<i32>>,
+) -> io::Result<Vec<u8>> {
     let mut all = Vec::new();
     let mut buf = vec![0u8; 64 * 1024];
     let mut line_start = 0;
+    let mut marker_pending = pid.is_some();
     loop {
         let n = from.read(&mut buf).await?;
         if n == 0 {
             break;
         }
         all.extend_from_slice(&buf[..n]);
-        if let Some(sink) = &sink {
-            while let Some(pos) = all[line_start..].iter().position(|&b| b == b'\n') {
-                sink(
-                    &String::from_utf8_lossy(&all[line_start..line_start + pos]),
-                    is_err,
-                );
-                line_start += pos + 1;
+        while marker_pending || sink.is_some() {
+            let Some(len) = all[line_start..].iter().position(|&b| b == b'\n') else {
+                break;
+            };
+            let line = &all[line_start..line_start + len];
+            if marker_pending {
+                if let Some(id) = line.strip_prefix(PID_MARKER) {
+                    let id = std::str::from_utf8(id).ok().and_then(|s| s.parse().ok());
+                    if let (Some(id), Some(cell)) = (id, pid) {
+                        let _ = cell.set(id);
+                    }
+                    all.drain(line_start..=line_start + len);
+                    marker_pending = false;
+                    continue;
+                }
             }
+            if let Some(sink) = &sink {
+                sink(&String::from_utf8_lossy(line), is_err);
+            }
+            line_start += len + 1;
         }
     }
     if let Some(sink) = &sink {
@@ -208,7 +281,8 @@ async fn pump(mut from: BoxRead, is_err: bool, sink: Option<LineSink>) -> io::Re
     Ok(all)
 }
 
-/// Run `req` on `transport` to completion, within its deadline, unless `cancel` fires first.
+/// Run `req` on `transport` to completion, within its deadline, unless `cancel` fires first. A
+/// command cut short is stopped on its host, and the error says whether that was confirmed.
 pub async fn exec(
     transport: &dyn Transport,
     host: &str,
@@ -217,13 +291,16 @@ pub async fn exec(
     sink: Option<LineSink>,
 ) -> Result<ExecOutput, TransportError> {
     let started = Instant::now();
-    let line = req.command.render(req.sudo);
+    let line = announcing_pid(&req.command.render(req.sudo));
+    let pid = std::sync::OnceLock::new();
+    let spawned_any = std::sync::atomic::AtomicBool::new(false);
     let io_err = |e: io::Error| TransportError::Io {
         host: host.to_string(),
         message: e.to_string(),
     };
     let work = async {
         let spawned = transport.spawn(&line, false).await?;
+        spawned_any.store(true, std::sync::atomic::Ordering::SeqCst);
         let Spawned {
             mut stdin,
             stdout,
@@ -240,8 +317,8 @@ pub async fn exec(
         };
         let (fed, out, err) = tokio::join!(
             feed,
-            pump(stdout, false, sink.clone()),
-            pump(stderr, true, sink.clone())
+            pump(stdout, false, sink.clone(), None),
+            pump(stderr, true, sink.clone(), Some(&pid))
         );
         // A command that does not read its stdin closes the pipe early: not an error.
         if let Err(e) = fed {
@@ -258,7 +335,48 @@ pub async fn exec(
             duration: started.elapsed(),
         })
     };
-    with_deadline(host, req.timeout, cancel, work).await
+    let result = with_deadline(host, req.timeout, cancel, work).await;
+    match result {
+        Err(TransportError::Timeout { host, secs, .. }) => Err(TransportError::Timeout {
+            host,
+            secs,
+            stopped: stop(transport, &pid, &spawned_any).await,
+        }),
+        Err(TransportError::Cancelled { .. }) => Err(TransportError::Cancelled {
+            stopped: stop(transport, &pid, &spawned_any).await,
+        }),
+        other => other,
+    }
+}
+
+/// Stop a command cut short: None if it never started, else whether it was confirmed stopped.
+async fn stop(
+    transport: &dyn Transport,
+    pid: &std::sync::OnceLock<i32>,
+    spawned: &std::sync::atomic::AtomicBool,
+) -> Option<bool> {
+    if !spawned.load(std::sync::atomic::Ordering::SeqCst) {
+        return None;
+    }
+    let pid = *pid.get()?;
+    let attempt = async {
+        let Spawned {
+            stdin,
+            stdout,
+            stderr,
+            wait,
+        } = transport.spawn(&stop_snippet(pid), false).await.ok()?;
+        drop(stdin);
+        let _ = tokio::join!(
+            pump(stdout, false, None, None),
+            pump(stderr, true, None, None)
+        );
+        wait.await.ok()
+    };
+    match tokio::time::timeout(Duration::from_secs(8), attempt).await {
+        Ok(Some(0)) => Some(true),
+        _ => Some(false),
+    }
 }
 
 /// Bound `work` by a deadline and a cancellation token; dropping `work` kills what it started.
@@ -270,8 +388,8 @@ pub async fn with_deadline<T>(
 ) -> Result<T, TransportError> {
     tokio::select! {
         r = work => r,
-        _ = tokio::time::sleep(timeout) => Err(TransportError::Timeout { host: host.to_string(), secs: timeout.as_secs_f64() }),
-        _ = cancel.cancelled() => Err(TransportError::Cancelled),
+        _ = tokio::time::sleep(timeout) => Err(TransportError::Timeout { host: host.to_string(), secs: timeout.as_secs_f64(), stopped: None }),
+        _ = cancel.cancelled() => Err(TransportError::Cancelled { stopped: None }),
     }
 }
 
@@ -295,6 +413,38 @@ mod tests {
 b' ''"
         );
         assert_eq!(Command::argv(["ls", "-l"]).render(true), "sudo -n -- ls -l");
+    }
+
+    #[test]
+    fn the_pid_line_is_taken_out_of_stderr_wherever_it_comes() {
+        let run = |text: &'static str| {
+            let pid = std::sync::OnceLock::new();
+            let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+            let seen = lines.clone();
+            let sink: LineSink =
+                std::sync::Arc::new(move |l: &str, _| seen.lock().unwrap().push(l.to_string()));
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap();
+            let all = rt
+                .block_on(pump(
+                    Box::new(text.as_bytes()),
+                    true,
+                    Some(sink),
+                    Some(&pid),
+                ))
+                .unwrap();
+            let lines = lines.lock().unwrap().clone();
+            (String::from_utf8(all).unwrap(), lines, pid.get().copied())
+        };
+        let (all, lines, pid) = run("\x1erunbook-pid 42\nerr 1\nerr 2");
+        assert_eq!((all.as_str(), pid), ("err 1\nerr 2", Some(42)));
+        assert_eq!(lines, ["err 1", "err 2"]);
+        let (all, lines, pid) = run("motd\n\x1erunbook-pid 7\nerr");
+        assert_eq!((all.as_str(), pid), ("motd\nerr", Some(7)));
+        assert_eq!(lines, ["motd", "err"]);
+        let (all, _, pid) = run("no marker\n");
+        assert_eq!((all.as_str(), pid), ("no marker\n", None));
     }
 
     #[test]
