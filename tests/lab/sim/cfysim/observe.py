@@ -14,16 +14,43 @@ TIMEOUT_LINE = re.compile(r"^\s*timeout\s+(client|server)\s+(\S+)\s*$")
 SECTION_LINE = re.compile(r"^(global|defaults|frontend|backend|listen|peers|resolvers|userlist)\b(.*)$")
 
 
+def dcs_urls(mgr):
+    """Where Patroni's DCS config lives: the host's patroni.conf (`etcd: host|hosts|url|urls`,
+    `namespace`, `scope`), as Patroni itself finds it; settings etcd_url/patroni_config_key otherwise."""
+    fallback = [mgr.settings["etcd_url"].rstrip("/") + mgr.settings["patroni_config_key"]]
+    try:
+        import yaml
+        with open(mgr.cfg.get("patroni_conf", "/etc/patroni.conf")) as f:
+            conf = yaml.safe_load(f) or {}
+    except Exception:
+        return fallback
+    etcd = conf.get("etcd") or conf.get("etcd3") or {}
+    proto = etcd.get("protocol", "http")
+    hosts = etcd.get("hosts") or etcd.get("host") or []
+    if isinstance(hosts, str):
+        hosts = [h.strip() for h in hosts.split(",") if h.strip()]
+    urls = etcd.get("urls") or etcd.get("url") or []
+    if isinstance(urls, str):
+        urls = [u.strip() for u in urls.split(",") if u.strip()]
+    bases = [u.rstrip("/") for u in urls] + ["%s://%s" % (proto, h) for h in hosts]
+    if not bases:
+        return fallback
+    key = "/v2/keys/%s/%s/config" % (conf.get("namespace", "/service/").strip("/"), conf.get("scope", "postgres"))
+    return [b + key for b in bases]
+
+
 def patroni_config(mgr):
     """Read the DCS directly (v2 key of scope postgres, namespace /db/), as Patroni itself does."""
-    url = mgr.settings["etcd_url"].rstrip("/") + mgr.settings["patroni_config_key"]
-    out = {"source": url}
-    try:
-        with urllib.request.urlopen(url, timeout=3) as r:
-            config = json.loads(json.load(r)["node"]["value"])
-        out.update({k: config.get(k) for k in ("ttl", "retry_timeout", "loop_wait")})
-    except Exception as e:  # recorded, not fatal: the restore itself does not need the DCS
-        out["error"] = "%s: %s" % (type(e).__name__, e)
+    out = {}
+    for url in dcs_urls(mgr):
+        out = {"source": url}
+        try:
+            with urllib.request.urlopen(url, timeout=3) as r:
+                config = json.loads(json.load(r)["node"]["value"])
+            out.update({k: config.get(k) for k in ("ttl", "retry_timeout", "loop_wait")})
+            return out
+        except Exception as e:  # recorded, not fatal: the restore itself does not need the DCS
+            out["error"] = "%s: %s" % (type(e).__name__, e)
     return out
 
 

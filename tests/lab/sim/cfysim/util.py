@@ -27,7 +27,8 @@ DEFAULT_SETTINGS = {
     "db_connect_timeout": 5,
     "skip_db": False,  # selftest-rest only: no PostgreSQL, the restore skips the DB load
     "rest_outage_secs": 0.0,  # extra REST outage in the middle of a restore (fault rest-outage sets it once)
-    "pause_during_db_load": True,  # REST answers 502 while the DB load runs (_pause_services)
+    "pause_during_db_load": True,
+    "security_file_before_db": True,  # false: rest-security.conf changes only once the DB load succeeded  # REST answers 502 while the DB load runs (_pause_services)
     "agents_delay": 1.0,  # seconds an install_new_agents execution takes
     "licensed": True,  # premium managers: a license is installed
     "restore_start_delay": 0.5,  # pending -> started

@@ -134,7 +134,9 @@ def run_restore(mgr, exec_id, snap_id):
     with mgr.data_lock():
         data_now = mgr.load_data()
     validate(mgr, ex, meta, data_now)
-    restore_security_file(mgr, security)
+    early = bool(mgr.settings["security_file_before_db"])
+    if early:  # the source's order: _restore_files_to_manager, then _restore_db
+        restore_security_file(mgr, security)
     extra = float(mgr.take_fault("rest-outage") or mgr.settings["rest_outage_secs"] or 0)
     pause = bool(mgr.settings["pause_during_db_load"])
     # _pause_services: cloudify-restservice and cloudify-api stop around _restore_db; nginx keeps
@@ -157,6 +159,8 @@ def run_restore(mgr, exec_id, snap_id):
             # The snapshot's users (and their hashes) replace ours, while the REST service is down:
             # when it answers again, the snapshot's passwords apply.
             mgr.save_data(data)
+            if not early:
+                restore_security_file(mgr, security)
         util.sleep_until(start + extra)
     finally:
         if pause or extra:
