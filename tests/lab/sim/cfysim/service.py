@@ -37,11 +37,26 @@ def listening(cfg, timeout=0.3):
         return False
 
 
+def code_newer_than(pid):
+    """True when the simulator's code changed after PID started (the lab re-copied it)."""
+    from .observe import process_start_epoch
+    try:
+        started = process_start_epoch(pid)
+    except OSError:
+        return False
+    newest = max(os.stat(os.path.join(util.SIM_DIR, "cfysim", f)).st_mtime
+                 for f in os.listdir(os.path.join(util.SIM_DIR, "cfysim")) if f.endswith(".py"))
+    return newest > started + 0.05
+
+
 def start(cfg, wait=5.0):
-    """Idempotent: a running server is left alone. Returns its pid."""
+    """Idempotent: a running server is left alone, unless its code changed since it started (then
+    it is restarted, so a re-copied simulator takes effect). Returns its pid."""
     pid = running_pid()
-    if pid:
+    if pid and not code_newer_than(pid):
         return pid
+    if pid:
+        stop(cfg)
     log = util.state_path("logs", "server.log")
     os.makedirs(os.path.dirname(log), exist_ok=True)
     env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8", "PYTHONPATH": util.SIM_DIR,
