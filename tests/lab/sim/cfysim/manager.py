@@ -138,8 +138,10 @@ def run(args):
 
 def build():
     parser = argparse.ArgumentParser(prog="cfy_manager", description="Cloudify Manager (lab simulator)")
-    sub = parser.add_subparsers(dest="action", metavar="{start,stop,restart}")
+    sub = parser.add_subparsers(dest="action", metavar="{start,stop,restart,version}")
     sub.required = True
+    # main.py `version`: logs "Cloudify X.Y.Z", the cloudify-manager-install package's version.
+    sub.add_parser("version", help="Show the version of Cloudify Manager")
     for action in ("start", "stop", "restart"):
         p = sub.add_parser(action, help="%s Cloudify Manager services" % action.capitalize())
         p.add_argument("components", nargs="*", metavar="include_components")
@@ -154,6 +156,9 @@ def build():
 
 def main(argv=None):
     args = build().parse_args(argv)
+    if args.action == "version":
+        log("main", "INFO", "Cloudify %s" % store.Manager().cfg.get("version", "7.0.5"))
+        return 0
     try:
         run(args)
         return 0
