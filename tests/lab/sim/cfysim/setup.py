@@ -68,7 +68,7 @@ def ensure_security_conf(cfg, rewrite=False):
     fs = (read_yaml(cfg.get("cloudify_config", "/etc/cloudify/config.yaml")).get("flask_security") or {})
     conf = {k: "lab-%s-%s" % (cfg.get("role"), k.replace("_", "-")) for k in SECURITY_KEYS}
     conf.update(encoding_block_size=24, encoding_min_length=5)
-    if os.path.exists(path):
+    if os.path.exists(path) and not rewrite:
         with contextlib.suppress(ValueError):
             conf.update(util.read_json(path) or {})
     conf.update(fs)
