@@ -292,3 +292,31 @@ fn a_runtime_error_points_at_the_failing_call() {
     assert!(r.stderr.contains("groups: web, db"), "{}", r.stderr);
     assert!(r.stderr.contains("[rt.rhai:3:27]"), "{}", r.stderr);
 }
+
+#[test]
+fn a_failing_command_that_explains_itself_on_stdout_is_explained_by_it() {
+    // Cloudify's cfy logs its errors to stdout and leaves stderr empty.
+    let rb = Rb::new();
+    rb.write(
+        "stdout.rhai",
+        r#"step("one", "First", || {
+    ssh::run("alpha", ["sh", "-c", "echo 'An error occurred on the server: 401: User unauthorized'; exit 1"]);
+});
+step("two", "Second", || {
+    ssh::run("alpha", ["sh", "-c", "echo the secret is hunter$((1+1)); exit 1"], #{ sensitive: true });
+});
+"#,
+    );
+    let r = rb.run(&["run", "stdout.rhai", "-i", "local.toml", "--only", "one"]);
+    r.code(1);
+    assert!(
+        r.stderr.contains(
+            "exited with 1\nstdout:\nAn error occurred on the server: 401: User unauthorized"
+        ),
+        "{}",
+        r.stderr
+    );
+    let r = rb.run(&["run", "stdout.rhai", "-i", "local.toml", "--only", "two"]);
+    r.code(1);
+    assert!(!r.stderr.contains("hunter2"), "{}", r.stderr);
+}

@@ -5,6 +5,8 @@
 mod cli;
 /// The lab: started once per test run, shared, serialised where tests change it.
 mod lab_env;
+/// The lab itself: from any checkout; the manager simulator against Cloudify's real CLI.
+mod lab_itself;
 /// The REPL and the recovery prompt on a failed step, through a pseudo-terminal against the lab.
 mod repl;
 /// Running runbooks on the Local transport: steps, selection, journal, resume, plan, secrets.

@@ -274,7 +274,7 @@ ensure_cfy_profile() {
 # Per host: the real CLI and the simulated cfy_manager on its PATH, the simulator's state and its
 # REST service (setup starts it when it is not running), the CLI profile.
 install_sim() {
-  local name=$1 h tool role=new
+  local name=$1 h role=new
   h=$(hostdir "$name")
   ln -sfn "$LAB_INSTALL/cfy/bin/cfy" "$h/bin/cfy"
   ln -sfn "$LAB_INSTALL/sim/cfy_manager" "$h/bin/cfy_manager"

@@ -222,7 +222,7 @@ spawn() {
 # starter held — ours on fd 9, or a caller's `flock FILE cmd` — for as long as the daemon runs.
 close_inherited_fds() {
   local fd
-  for fd in /proc/$BASHPID/fd/*; do
+  for fd in "/proc/$BASHPID/fd/"*; do
     fd=${fd##*/}
     ((fd > 2)) && eval "exec $fd>&-" 2>/dev/null
   done
