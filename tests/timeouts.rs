@@ -12,9 +12,10 @@ fn patronictl(lab: &Lab, args: &[&str]) -> String {
     lab.exec("mgr-1", &argv)
 }
 
-/// The dynamic config straight from etcd's v2 API (what Patroni reads), as JSON.
+/// The dynamic config straight from etcd's v2 API (what Patroni reads), as JSON: asked of mgr-1's
+/// member, the one mgr-1's Patroni talks to.
 fn etcd_config() -> serde_json::Value {
-    let mut s = TcpStream::connect("127.0.0.1:2379").expect("etcd");
+    let mut s = TcpStream::connect("127.0.0.12:2379").expect("etcd");
     s.write_all(b"GET /v2/keys/db/postgres/config HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
         .expect("request");
     let mut body = String::new();
