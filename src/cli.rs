@@ -45,6 +45,32 @@ pub struct Global {
     pub verbose: bool,
 }
 
+/// `runbook help inventory`: the formats `-i` reads (the book's inventory page has the details).
+const INVENTORY_HELP: &str = "\
+Show the hosts, groups and variables runbook reads from an inventory, as JSON.
+
+`-i FILE` everywhere reads any of these, told apart by content:
+
+  runbook TOML     [defaults] (user, port, identity_file, known_hosts_file, ssh_config, vars)
+                   and one [hosts.NAME] table per host (address, groups = [...], vars = {...}):
+                     [defaults]
+                     user = \"ops\"
+                     [hosts.mgr-1]
+                     address = \"10.0.0.12\"
+                     groups = [\"new_managers\"]
+  Ansible YAML     all: {hosts: ..., children: ..., vars: ...}
+  Ansible INI      [group], [group:vars], [group:children]; host lines `name key=value ...`
+  Ansible JSON     `ansible-inventory -i X --list` output (a file starting with `{`)
+  a script         an executable file is run with `--list` (an Ansible dynamic inventory)
+
+Ansible inventories are read as Ansible reads them: groups and children, variables by Ansible's
+precedence (all < parent group < child group < host). ansible_host, ansible_port, ansible_user,
+ansible_ssh_private_key_file and ansible_ssh_common_args (-o UserKnownHostsFile=, IdentityFile=,
+-F FILE, ...) say how to connect; other variables reach `host.vars`. A connection setting
+runbook cannot honour (ansible_password, StrictHostKeyChecking=no, ProxyJump, ...) is an error.
+In a runbook: inventory.group(\"new_managers\"), host.address, host.vars.NAME.
+The man page (`runbook man`) and the book's \"Inventories\" page have the details.";
+
 /// A whole number of at least 1: a deadline or a parallelism of 0 would mean "never" or "no
 /// host", which no one asks for on purpose.
 fn at_least_one<T: std::str::FromStr + PartialOrd + From<u8>>(s: &str) -> Result<T, String> {
@@ -165,6 +191,13 @@ pub enum Cmd {
         #[arg(long = "set-secret", value_name = "NAME=SOURCE")]
         secrets: Vec<String>,
     },
+    /// Show the hosts, groups and variables runbook reads from an inventory (JSON)
+    #[command(long_about = INVENTORY_HELP)]
+    Inventory {
+        /// The inventory: runbook TOML, Ansible YAML, INI or JSON, or an executable script
+        #[arg(short, long, value_name = "INVENTORY")]
+        inventory: PathBuf,
+    },
     /// Print the reference of every function runbooks can call
     Doc {
         /// Only functions whose name contains this (e.g. `ssh::`)
@@ -268,6 +301,7 @@ pub fn dispatch(cli: Cli) -> Result<()> {
                 state_dir: g.state_dir.clone(),
             })
         }
+        Cmd::Inventory { inventory } => crate::inventory_list::print(&inventory),
         Cmd::Doc { filter } => crate::reference::print(filter.as_deref()),
     }
 }

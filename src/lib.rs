@@ -28,12 +28,14 @@ macro_rules! err {
     }};
 }
 
+pub mod ansible;
 pub mod cli;
 pub mod context;
 pub mod diag;
 pub mod engine;
 pub mod error;
 pub mod inventory;
+pub mod inventory_list;
 pub mod journal;
 pub mod prims;
 pub mod reference;
