@@ -46,7 +46,7 @@ pub struct Global {
 }
 
 /// `runbook help inventory`: the formats `-i` reads (the book's inventory page has the details).
-const INVENTORY_HELP: &str = "\
+pub(crate) const INVENTORY_HELP: &str = "\
 Show the hosts, groups and variables runbook reads from an inventory, as JSON.
 
 `-i FILE` everywhere reads any of these, told apart by content:
@@ -198,6 +198,25 @@ pub enum Cmd {
         #[arg(short, long, value_name = "INVENTORY")]
         inventory: PathBuf,
     },
+    /// Print a shell completion script (completes runbook and step names too)
+    #[command(
+        after_help = "bash: source <(runbook completions bash)  (or save it as /usr/share/bash-completion/completions/runbook)\nzsh:  runbook completions zsh > \"${fpath[1]}/_runbook\"\nfish: runbook completions fish > ~/.config/fish/completions/runbook.fish"
+    )]
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff): `runbook man > runbook.1`, or `runbook man | man -l -`
+    Man,
+    /// Candidates for shell completion (used by the completion scripts)
+    #[command(name = "__complete", hide = true)]
+    Complete {
+        /// Index of the word being completed
+        cword: usize,
+        /// The command line's words, the command's name first
+        #[arg(last = true)]
+        words: Vec<String>,
+    },
     /// Print the reference of every function runbooks can call
     Doc {
         /// Only functions whose name contains this (e.g. `ssh::`)
@@ -300,6 +319,12 @@ pub fn dispatch(cli: Cli) -> Result<()> {
                 settings,
                 state_dir: g.state_dir.clone(),
             })
+        }
+        Cmd::Completions { shell } => crate::completion::print_completions(shell),
+        Cmd::Man => crate::completion::print_man(),
+        Cmd::Complete { cword, words } => {
+            crate::completion::complete(cword, &words);
+            Ok(())
         }
         Cmd::Inventory { inventory } => crate::inventory_list::print(&inventory),
         Cmd::Doc { filter } => crate::reference::print(filter.as_deref()),

@@ -30,6 +30,7 @@ macro_rules! err {
 
 pub mod ansible;
 pub mod cli;
+pub mod completion;
 pub mod context;
 pub mod diag;
 pub mod engine;

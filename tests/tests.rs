@@ -3,6 +3,8 @@
 
 /// CLI: list, show, fork, check, doc; usage errors and diagnostics.
 mod cli;
+/// Shell completions (in a real bash) and the man page.
+mod completion;
 /// Inventories: Ansible YAML, INI, JSON and scripts against real `ansible-inventory`, and a run
 /// through them on the lab.
 mod inventory;
