@@ -154,7 +154,7 @@ impl Inventory {
                 .unwrap_or((0, 0));
             Error::usage(format!("invalid inventory {name}: {}", e.message()))
                 .at(name, text, span, "here")
-                .with_help("see `runbook help inventory` or book/src/inventory.md for the format")
+                .with_help("`runbook help inventory` shows the formats runbook reads (also in `runbook man`)")
         })?;
         let d = &raw.defaults;
         let mut hosts = Vec::new();
@@ -230,7 +230,7 @@ impl Inventory {
             return Err(Error::usage(format!("inventory {name} has no host"))
                 .at(name, text, (0, 0), "no [hosts.NAME] table in this file")
                 .with_help(
-                    "add a host: [hosts.web-1] with address = \"…\" (see book/src/inventory.md)",
+                    "add a host: [hosts.web-1] with address = \"…\" (`runbook help inventory` shows the format)",
                 ));
         }
         Ok(Self {

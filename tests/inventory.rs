@@ -517,3 +517,52 @@ fn a_file_in_no_format_names_every_format_tried() {
 ";
     assert!(r.stderr.contains(expected), "{}", r.stderr);
 }
+
+/// Every `runbook …` command a help line names, run: it must exist (exit 0) and say something.
+#[track_caller]
+fn commands_named_in_help_work(rb: &Rb, stderr: &str) {
+    let help = stderr
+        .split("help:")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no help in: {stderr}"));
+    let named: Vec<&str> = help
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|c| c.starts_with("runbook "))
+        .collect();
+    assert!(!named.is_empty(), "the help names no command: {help}");
+    for cmd in named {
+        let args: Vec<&str> = cmd.split_whitespace().skip(1).collect();
+        let r = rb.run(&args);
+        r.code(0);
+        assert!(r.stdout.len() > 200, "`{cmd}` says little: {}", r.stdout);
+    }
+    assert!(
+        !help.contains("book/src"),
+        "a path only a checkout has: {help}"
+    );
+}
+
+#[test]
+fn inventory_errors_point_at_help_that_exists_for_an_installed_binary() {
+    let rb = Rb::new();
+    rb.write("typo.toml", "[hosts.a]\nadress = \"x\"\n");
+    rb.write("empty.toml", "[defaults]\nuser = \"ops\"\n");
+    rb.write("none.txt", "web-1 = = x\n");
+    for file in ["typo.toml", "empty.toml", "none.txt"] {
+        let r = rb.run(&["check", "hosts-check", "-i", file]);
+        r.code(2);
+        commands_named_in_help_work(&rb, &r.stderr);
+    }
+    let help = rb.run(&["help", "inventory"]);
+    for needle in [
+        "[hosts.mgr-1]",
+        "identity_file",
+        "Ansible YAML",
+        "Ansible INI",
+        "--list",
+    ] {
+        assert!(help.stdout.contains(needle), "{needle}: {}", help.stdout);
+    }
+}
