@@ -40,6 +40,9 @@ pub struct Global {
     /// Seconds to wait for an SSH connection
     #[arg(long, global = true, default_value_t = 10, value_name = "SECS", value_parser = at_least_one::<u64>)]
     pub connect_timeout: u64,
+    /// Write a JSON event stream (one object a line) to FILE, or to stdout with `-`
+    #[arg(long, global = true, value_name = "FILE|-")]
+    pub events: Option<PathBuf>,
     /// Show remote output live, prefixed by host (default: on a terminal)
     #[arg(long, short, global = true)]
     pub verbose: bool,
@@ -261,6 +264,9 @@ fn invocation(target: Target, global: &Global, yes: bool, confirm_each: bool) ->
 /// Execute a parsed command line.
 pub fn dispatch(cli: Cli) -> Result<()> {
     let g = &cli.global;
+    if let Some(target) = &g.events {
+        crate::events::open(target)?;
+    }
     match cli.command {
         Cmd::List => {
             for (name, text) in crate::runbook::BUNDLED {

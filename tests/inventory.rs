@@ -71,10 +71,18 @@ fn runbook_list(rb: &Rb, file: &str) -> Value {
     serde_json::from_str(&r.stdout).expect("runbook inventory JSON")
 }
 
-/// The lab's hosts as `(name, address, groups)`, and its TOML defaults.
-fn lab_hosts() -> (Vec<(String, String, Vec<String>)>, toml::Table) {
+/// The lab's inventory.toml, copied into the test's folder as `lab.toml` and read once (`up` in
+/// another checkout may rewrite the original), with the lab lock held shared.
+fn lab_snapshot(rb: &Rb) -> String {
+    let _lab = shared();
     let text = std::fs::read_to_string(&lab().inventory).expect("lab inventory.toml");
-    let t: toml::Table = toml::from_str(&text).expect("lab toml");
+    rb.write("lab.toml", &text);
+    text
+}
+
+/// The lab's hosts as `(name, address, groups)`, and its TOML defaults.
+fn lab_hosts(text: &str) -> (Vec<(String, String, Vec<String>)>, toml::Table) {
+    let t: toml::Table = toml::from_str(text).expect("lab toml");
     let hosts = t["hosts"]
         .as_table()
         .expect("hosts")
@@ -116,8 +124,8 @@ fn common_args(d: &toml::Table) -> String {
     )
 }
 
-fn lab_yaml() -> String {
-    let (hosts, d) = lab_hosts();
+fn lab_yaml(lab_toml: &str) -> String {
+    let (hosts, d) = lab_hosts(lab_toml);
     let mut y = String::from("all:\n  vars:\n");
     y += &format!(
         "    ansible_user: {}\n    ansible_port: 22\n",
@@ -156,8 +164,8 @@ fn lab_yaml() -> String {
     y
 }
 
-fn lab_ini() -> String {
-    let (hosts, d) = lab_hosts();
+fn lab_ini(lab_toml: &str) -> String {
+    let (hosts, d) = lab_hosts(lab_toml);
     let mut s = String::new();
     let mut seen = BTreeSet::new();
     for g in groups_in_order(&hosts) {
@@ -316,11 +324,11 @@ fn assert_same_connection_as_toml(ours: &Value, toml_list: &Value) {
 
 #[test]
 fn the_lab_in_ansible_yaml_and_ini_reads_as_ansible_inventory_list_says() {
-    let lab = lab();
     let rb = Rb::new();
-    rb.write("lab.yml", &lab_yaml());
-    rb.write("lab.ini", &lab_ini());
-    let toml_list = runbook_list(&rb, lab.inventory());
+    let lab_toml = lab_snapshot(&rb);
+    rb.write("lab.yml", &lab_yaml(&lab_toml));
+    rb.write("lab.ini", &lab_ini(&lab_toml));
+    let toml_list = runbook_list(&rb, "lab.toml");
     for file in ["lab.yml", "lab.ini"] {
         let ours = runbook_list(&rb, file);
         let theirs = ansible_list(rb.dir.path(), file);
@@ -364,7 +372,8 @@ fn the_lab_in_ansible_yaml_and_ini_reads_as_ansible_inventory_list_says() {
 #[test]
 fn ansible_list_json_and_a_dynamic_inventory_script_read_like_the_yaml() {
     let rb = Rb::new();
-    rb.write("lab.yml", &lab_yaml());
+    let lab_toml = lab_snapshot(&rb);
+    rb.write("lab.yml", &lab_yaml(&lab_toml));
     let theirs = ansible_list(rb.dir.path(), "lab.yml");
     let list = serde_json::to_string_pretty(&theirs).expect("json");
     rb.write("list.json", &list);
@@ -430,10 +439,11 @@ step("name", "Ask the first new manager its name", || {
 
 #[test]
 fn a_run_through_an_ansible_yaml_or_ini_inventory_reaches_the_lab() {
-    let _lab = shared();
     let rb = Rb::new();
-    rb.write("lab.yml", &lab_yaml());
-    rb.write("lab.ini", &lab_ini());
+    let lab_toml = lab_snapshot(&rb);
+    let _lab = shared();
+    rb.write("lab.yml", &lab_yaml(&lab_toml));
+    rb.write("lab.ini", &lab_ini(&lab_toml));
     for file in ["lab.yml", "lab.ini"] {
         let r = run_hostname(&rb, file);
         r.code(0);

@@ -5,6 +5,8 @@
 mod cli;
 /// Shell completions (in a real bash) and the man page.
 mod completion;
+/// The JSON event stream (`--events`), checked against the journal.
+mod events;
 /// Inventories: Ansible YAML, INI, JSON and scripts against real `ansible-inventory`, and a run
 /// through them on the lab.
 mod inventory;
