@@ -89,7 +89,7 @@ pub struct Target {
     /// A bundled runbook's name (see `runbook list`) or the path of a .rhai file
     #[arg(value_name = "NAME|FILE")]
     pub runbook: String,
-    /// The inventory file (TOML): hosts, groups, variables
+    /// The inventory: runbook TOML, or Ansible YAML, INI, JSON or script (`runbook help inventory`)
     #[arg(short, long, value_name = "INVENTORY")]
     pub inventory: Option<PathBuf>,
     /// Set a parameter (repeatable); see `runbook show NAME` for the parameters
@@ -178,7 +178,7 @@ pub enum Cmd {
     },
     /// Work on the hosts by hand: the runbook functions at a prompt, journaled like a run
     Repl {
-        /// The inventory file (TOML): hosts, groups, variables
+        /// The inventory: runbook TOML, or Ansible YAML, INI, JSON or script (`runbook help inventory`)
         #[arg(short, long, value_name = "INVENTORY")]
         inventory: Option<PathBuf>,
         /// Load a runbook: its steps for `:run`, its parameters and variables in scope

@@ -500,6 +500,16 @@ fn connection_settings_runbook_cannot_honour_are_refused_by_name() {
         "{}",
         r.stderr
     );
+    // A static file with the x bit (a checkout on a FAT disk) is read, not run: no `#!`.
+    let ini = rb.write("exec.ini", "[web]\nw1 ansible_host=10.0.0.1\n");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&ini, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    assert_eq!(
+        runbook_list(&rb, "exec.ini")["hosts"][0]["address"],
+        "10.0.0.1"
+    );
     // Harmless ones are read: become as root with sudo, the interpreter, ssh's own multiplexing.
     rb.write(
         "ok.yml",

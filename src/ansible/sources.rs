@@ -82,9 +82,16 @@ fn looks_like_runbook_toml(text: &str) -> bool {
         .any(|l| l.starts_with("[hosts.") || l.starts_with("[defaults") || l.starts_with("[[hosts"))
 }
 
+/// A script as ansible-core's `script` plugin tells one: executable, and a `#!` line (or a
+/// compiled program). A static file that merely has the x bit (a checkout on a FAT disk) is read.
 fn is_executable(path: &Path) -> bool {
+    use std::io::Read;
     use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    let x =
+        std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
+    let mut head = [0u8; 4];
+    let read = std::fs::File::open(path).and_then(|mut f| f.read(&mut head));
+    x && matches!(read, Ok(n) if head[..n].starts_with(b"#!") || head[..n].starts_with(b"\x7fELF"))
 }
 
 /// Run a dynamic inventory script as Ansible's `script` plugin does.
