@@ -488,18 +488,6 @@ fn connection_settings_runbook_cannot_honour_are_refused_by_name() {
         assert!(r.stderr.contains(expected), "{text}\n{}", r.stderr);
         assert!(!r.stderr.contains("hunter2"), "{}", r.stderr);
     }
-    // Ansible's vars folders beside an inventory would change the variables: refused.
-    rb.write("site/group_vars/all.yml", "ansible_user: admin\n");
-    rb.write("site/hosts.ini", "web\n");
-    let r = rb.run(&["inventory", "-i", "site/hosts.ini"]);
-    r.code(2);
-    assert!(
-        r.stderr.contains(
-            "inventory site/hosts.ini: runbook does not read group_vars/ beside it (Ansible does)"
-        ),
-        "{}",
-        r.stderr
-    );
     // A static file with the x bit (a checkout on a FAT disk) is read, not run: no `#!`.
     let ini = rb.write("exec.ini", "[web]\nw1 ansible_host=10.0.0.1\n");
     {
@@ -585,4 +573,54 @@ fn inventory_errors_point_at_help_that_exists_for_an_installed_binary() {
     ] {
         assert!(help.stdout.contains(needle), "{needle}: {}", help.stdout);
     }
+}
+
+#[test]
+fn group_vars_and_host_vars_folders_read_as_ansible_reads_them() {
+    let rb = Rb::new();
+    let lab_toml = lab_snapshot(&rb);
+    // Without its user, key and known_hosts: group_vars/all says them.
+    let yaml: String = lab_yaml(&lab_toml)
+        .lines()
+        .filter(|l| !l.contains("ansible_user") && !l.contains("ansible_ssh_"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    rb.write("site/lab.yml", &yaml);
+    let (_, d) = lab_hosts(&lab_toml);
+    rb.write(
+        "site/group_vars/all.yml",
+        &format!(
+            "ansible_user: {}\nansible_ssh_private_key_file: {}\nansible_ssh_common_args: \"{}\"\ntier: gv-all\n",
+            d["user"].as_str().expect("user"),
+            d["identity_file"].as_str().expect("key"),
+            common_args(&d)
+        ),
+    );
+    // A folder: its files in name order; hidden files and backups are not read.
+    rb.write(
+        "site/group_vars/new_managers/10-a.yml",
+        "tier: gv-child-a\nonly_a: 1\n",
+    );
+    rb.write("site/group_vars/new_managers/20-b.yaml", "tier: gv-child\n");
+    rb.write("site/group_vars/new_managers/.hidden.yml", "tier: hidden\n");
+    rb.write("site/group_vars/new_managers/30-c.yml~", "tier: backup\n");
+    rb.write("site/group_vars/site.json", "{\"side\": \"gv-site\"}");
+    rb.write("site/host_vars/mgr-3", "tier: hv-host\n");
+    let ours = runbook_list(&rb, "site/lab.yml");
+    let theirs = ansible_list(rb.dir.path(), "site/lab.yml");
+    assert_same_as_ansible(&ours, &theirs);
+    assert_same_connection_as_toml(&ours, &runbook_list(&rb, "lab.toml"));
+    // group_vars/ beats the file's groups; the file's host vars beat group_vars/; host_vars/ wins.
+    let hosts = by_name(&ours);
+    let tier = |h: &str| hosts[h]["vars"]["tier"].clone();
+    assert_eq!(
+        [tier("mgr-1"), tier("mgr-2"), tier("mgr-3"), tier("old-1")],
+        [
+            json!("gv-child"),
+            json!("host"),
+            json!("hv-host"),
+            json!("gv-all")
+        ]
+    );
+    assert_eq!(hosts["old-2"]["vars"]["side"], "gv-site");
 }

@@ -12,6 +12,7 @@
 mod connection;
 mod ini;
 mod sources;
+mod vars_dirs;
 
 use crate::error::{Error, Result};
 use crate::inventory::HostInfo;
@@ -34,6 +35,8 @@ pub(crate) struct Model {
     /// Every host in order of first appearance, with the vars set on the host itself.
     hosts: IndexMap<String, IndexMap<String, Value>>,
     groups: IndexMap<String, Group>,
+    /// `group_vars/` and `host_vars/` beside the inventory file.
+    vars_dirs: Option<vars_dirs::VarsDirs>,
 }
 
 impl Model {
@@ -164,14 +167,20 @@ impl Model {
                 })
                 .collect();
             ordered.sort();
+            // ansible-core's VARIABLE_PRECEDENCE: the file's `all` and group vars, then
+            // group_vars/all and group_vars/GROUP, then the file's host vars, then host_vars/HOST.
             let mut vars: IndexMap<String, Value> = IndexMap::new();
             for (_, _, g) in &ordered {
-                for (k, v) in &self.groups[*g].vars {
-                    vars.insert(k.clone(), v.clone());
+                vars.extend(self.groups[*g].vars.clone());
+            }
+            if let Some(dirs) = &self.vars_dirs {
+                for (_, _, g) in &ordered {
+                    vars.extend(dirs.group(g)?);
                 }
             }
-            for (k, v) in own_vars {
-                vars.insert(k.clone(), v.clone());
+            vars.extend(own_vars.clone());
+            if let Some(dirs) = &self.vars_dirs {
+                vars.extend(dirs.host(host)?);
             }
             vars.shift_remove("ansible_group_priority");
             // Groups in the order the inventory declares them, `all` left out.

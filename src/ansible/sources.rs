@@ -14,8 +14,8 @@ use std::process::Command;
 /// Hosts from the Ansible inventory at `path`, or `None` when it is runbook's own TOML.
 pub fn load(path: &Path) -> Result<Option<Vec<HostInfo>>> {
     let name = path.display().to_string();
-    let hosts = |model: Model| -> Result<Option<Vec<HostInfo>>> {
-        refuse_vars_folders(path, &name)?;
+    let hosts = |mut model: Model| -> Result<Option<Vec<HostInfo>>> {
+        model.vars_dirs = super::vars_dirs::VarsDirs::beside(path);
         model.resolve(&name).map(Some)
     };
     if is_executable(path) {
@@ -57,23 +57,6 @@ pub fn load(path: &Path) -> Result<Option<Vec<HostInfo>>> {
          see `runbook help inventory` for the formats runbook reads",
         yaml_error.lines().next().unwrap_or_default()
     )))
-}
-
-/// Ansible reads `group_vars/` and `host_vars/` beside an inventory; runbook does not yet, and
-/// leaving out what they say (an `ansible_user`, a key) would connect differently.
-fn refuse_vars_folders(path: &Path, name: &str) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    for folder in ["group_vars", "host_vars"] {
-        if dir.join(folder).is_dir() {
-            return Err(Error::usage(format!(
-                "inventory {name}: runbook does not read {folder}/ beside it (Ansible does)"
-            ))
-            .with_help(format!(
-                "flatten it: `ansible-inventory -i {name} --list > hosts.json`, then `-i hosts.json` from another folder"
-            )));
-        }
-    }
-    Ok(())
 }
 
 fn looks_like_runbook_toml(text: &str) -> bool {
