@@ -624,3 +624,26 @@ fn group_vars_and_host_vars_folders_read_as_ansible_reads_them() {
     );
     assert_eq!(hosts["old-2"]["vars"]["side"], "gv-site");
 }
+
+#[test]
+fn the_upgrade_plans_the_same_through_ansible_yaml_and_ini_as_through_the_lab_toml() {
+    let rb = Rb::new();
+    let lab_toml = lab_snapshot(&rb);
+    rb.write("lab.yml", &lab_yaml(&lab_toml));
+    rb.write("lab.ini", &lab_ini(&lab_toml));
+    // Plan runs the read-only probes for real: the lab must not change under it.
+    let _lab = shared();
+    let plan = |file: &str| {
+        let r = rb.run(&["plan", "cloudify-ha-upgrade", "-i", file]);
+        r.code(0);
+        r.stdout.replacen(&format!("({file})"), "(INVENTORY)", 1)
+    };
+    let by_toml = plan("lab.toml");
+    assert!(
+        by_toml.contains("mgr-1: cfy snapshots restore cluster-upgrade"),
+        "{by_toml}"
+    );
+    for file in ["lab.yml", "lab.ini"] {
+        assert_eq!(plan(file), by_toml, "{file}");
+    }
+}
