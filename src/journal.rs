@@ -257,7 +257,9 @@ impl Journal {
         let mut file = self.file.lock().unwrap_or_else(|e| e.into_inner());
         file.write_all(line.as_bytes())
             .and_then(|_| file.sync_data())
-            .map_err(|e| Error::journal(&self.path, e))
+            .map_err(|e| Error::journal(&self.path, e))?;
+        crate::events::journal_record(&self.path, &record);
+        Ok(())
     }
 }
 

@@ -8,7 +8,12 @@
 macro_rules! outln {
     ($($arg:tt)*) => {{
         use std::io::Write as _;
-        let _ = writeln!(std::io::stdout(), $($arg)*);
+        // `--events -` owns stdout: what is meant for people goes to stderr then.
+        let _ = if $crate::events::on_stdout() {
+            writeln!(std::io::stderr(), $($arg)*)
+        } else {
+            writeln!(std::io::stdout(), $($arg)*)
+        };
     }};
 }
 
@@ -28,12 +33,16 @@ macro_rules! err {
     }};
 }
 
+pub mod ansible;
 pub mod cli;
+pub mod completion;
 pub mod context;
 pub mod diag;
 pub mod engine;
 pub mod error;
+pub mod events;
 pub mod inventory;
+pub mod inventory_list;
 pub mod journal;
 pub mod prims;
 pub mod reference;
@@ -56,12 +65,14 @@ pub fn run_cli() -> i32 {
             Box::new(miette::MietteHandlerOpts::new().width(120).build())
         }));
     }
-    match cli::dispatch(cli) {
+    let code = match cli::dispatch(cli) {
         Ok(()) => error::exit::OK,
         Err(e) => {
             let code = e.exit_code();
             errln!("{:?}", miette::Report::new(e));
             code
         }
-    }
+    };
+    events::exit(code);
+    code
 }
