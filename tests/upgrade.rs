@@ -444,6 +444,21 @@ fn after_sigkill_during_the_restore_resume_reverts_first_then_completes() {
         "the killed run left the timeouts raised"
     );
     sim_fault(&["mgr-1", "restore", "clear"]);
+    // What the book tells the operator after a crash during the restore: wait until the manager
+    // says no restore runs, then resume. A resume now would revert the timeouts under the
+    // running restore (issue 14), and a restore that fails after replacing rest-security.conf
+    // leaves no password that logs in.
+    let waited = Instant::now();
+    while !lab
+        .ssh_try("mgr-1", "cfy snapshots status")
+        .is_some_and(|s| s.contains("No snapshot is currently being restored"))
+    {
+        assert!(
+            waited.elapsed() < Duration::from_secs(120),
+            "the restore did not end"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
 
     let mut resume = rb.command(&["resume", "--yes"]);
     resume.env("OLD_ADMIN_PW", "old-admin-pw");
