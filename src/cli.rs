@@ -1,12 +1,13 @@
 //! The command line (clap). Parsing only: every command is a call into the library.
 
-use crate::context::{Selection, Settings};
+use crate::context::{Recovery, Selection, Settings};
 use crate::error::Result;
 use crate::runner::{self, Invocation};
 use crate::transport::ssh::SshOptions;
 use clap::{Args, Parser, Subcommand};
 use std::io::IsTerminal;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Run, fork and debug operational runbooks over SSH.
@@ -185,6 +186,8 @@ impl Global {
             },
             parallel: self.parallel,
             live_output: self.verbose || interactive,
+            // A failed step of an interactive run asks the operator (retry, skip, a REPL, abort).
+            recovery: Some(Recovery(Arc::new(crate::repl::Prompt))),
         }
     }
 }

@@ -10,6 +10,7 @@ use crate::transport::{
     TransportError,
 };
 use crate::undo::{Pending, UndoAction, UndoStack};
+use rhai::EvalAltResult;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
@@ -45,6 +46,32 @@ pub struct Settings {
     pub parallel: usize,
     /// Show remote output live, prefixed by host.
     pub live_output: bool,
+    /// What a failed step does before it fails the run (none: it fails the run).
+    pub recovery: Option<Recovery>,
+}
+
+/// A hook a failed step calls before its failure goes on: the layer that starts a run hands it
+/// down (the CLI gives the REPL's recovery prompt), so primitives never reach up to the REPL.
+pub trait StepRecovery: Send + Sync {
+    /// `step` failed with `error`. `Ok` goes on with the next step, `Err` fails the step (the
+    /// hook passes `error` on when it does not apply); `retry` runs the step again.
+    fn step_failed(
+        &self,
+        ctx: &Arc<Ctx>,
+        step: &str,
+        error: Box<EvalAltResult>,
+        retry: &dyn Fn() -> std::result::Result<(), Box<EvalAltResult>>,
+    ) -> std::result::Result<(), Box<EvalAltResult>>;
+}
+
+/// A [`StepRecovery`] in [`Settings`] (cloned with them, shown by name in debug output).
+#[derive(Clone)]
+pub struct Recovery(pub Arc<dyn StepRecovery>);
+
+impl std::fmt::Debug for Recovery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Recovery(..)")
+    }
 }
 
 impl Default for Settings {
@@ -56,6 +83,7 @@ impl Default for Settings {
             ssh: SshOptions::default(),
             parallel: 16,
             live_output: false,
+            recovery: None,
         }
     }
 }

@@ -3,8 +3,8 @@
 //!
 //! Rhai positions are 1-based line and 1-based character column; miette wants a byte offset.
 
+use crate::error::Failure;
 use crate::error::{Error, Kind};
-use crate::prims::Failure;
 use rhai::{EvalAltResult, ParseError, Position};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

@@ -4,6 +4,7 @@
 //! of error can point into a runbook or an inventory when it knows where it happened.
 
 use miette::{Diagnostic, LabeledSpan, NamedSource, SourceCode, SourceSpan};
+use rhai::{Dynamic, EvalAltResult, Map, Position};
 use std::fmt;
 
 /// Exit codes, distinct per kind of failure so wrappers can tell them apart.
@@ -168,5 +169,81 @@ impl Diagnostic for Error {
                 l.span,
             ))) as Box<dyn Iterator<Item = LabeledSpan>>
         })
+    }
+}
+
+/// What a primitive throws: catchable in a script (`catch (e) { e.host }`), and mapped by the runner
+/// to an exit code by its kind.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    pub kind: Kind,
+    pub host: String,
+    pub message: String,
+    pub code: Option<i32>,
+    pub stderr: String,
+    /// For a command on many hosts: each host's result, including the ones that succeeded.
+    pub results: Map,
+}
+
+impl Failure {
+    pub fn new(kind: Kind, host: &str, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            host: host.to_string(),
+            message: message.into(),
+            code: None,
+            stderr: String::new(),
+            results: Map::new(),
+        }
+    }
+
+    pub fn into_err(self) -> Box<EvalAltResult> {
+        Box::new(EvalAltResult::ErrorRuntime(
+            Dynamic::from(self),
+            Position::NONE,
+        ))
+    }
+}
+
+/// Why a command did not run to completion.
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    #[error("cannot connect to {host}: {message}")]
+    Connect { host: String, message: String },
+    #[error("no answer from {host} within {secs:.0} s (deadline){}", stop_note(*stopped))]
+    Timeout {
+        host: String,
+        secs: f64,
+        /// Whether the command was confirmed stopped on its host (None: it never started).
+        stopped: Option<bool>,
+    },
+    #[error("interrupted{}", stop_note(*stopped))]
+    Cancelled { stopped: Option<bool> },
+    #[error("commands run only inside steps: top-level code also runs when the runbook is loaded (check, plan)")]
+    OutsideStep,
+    #[error("{host}: {message}")]
+    Io { host: String, message: String },
+    /// The command ran, but its record could not be journaled.
+    #[error("{message}")]
+    Journal { message: String },
+}
+
+fn stop_note(stopped: Option<bool>) -> &'static str {
+    match stopped {
+        None => "",
+        Some(true) => "; the command was stopped on the host",
+        Some(false) => "; the command could NOT be confirmed stopped and may still run on the host",
+    }
+}
+
+impl TransportError {
+    /// For a command cut short by its deadline or Ctrl-C: whether it was confirmed stopped.
+    pub fn stopped(&self) -> Option<bool> {
+        match self {
+            TransportError::Timeout { stopped, .. } | TransportError::Cancelled { stopped } => {
+                *stopped
+            }
+            _ => None,
+        }
     }
 }

@@ -574,6 +574,19 @@ pub fn replay(records: &[Record]) -> Replay {
 }
 
 impl Replay {
+    /// The undo left pending, newest first (the order it runs in), with the ids it was pushed with.
+    pub fn pending(&self) -> Vec<crate::undo::Pending> {
+        self.pending_undo
+            .iter()
+            .rev()
+            .map(|(id, description, action)| crate::undo::Pending {
+                id: *id,
+                description: description.clone(),
+                action: action.clone(),
+            })
+            .collect()
+    }
+
     /// The finished steps once the pending undo has run: a step whose temporary changes that
     /// undo reverts is not finished any more (see `replay`).
     pub fn finished_after_revert(&self) -> Vec<String> {

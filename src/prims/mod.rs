@@ -2,7 +2,7 @@
 //! documentation, so `runbook doc`, the REPL's `:help` and the book read one source.
 //!
 //! Shared here: how a host, an argv and an options map are read from Rhai values, how a command's
-//! result becomes a map, and [`Failure`], the value every primitive throws.
+//! result becomes a map, and the helpers that throw a [`Failure`] (defined in `error.rs`).
 
 pub mod copy;
 pub mod haproxy;
@@ -15,6 +15,7 @@ pub mod ssh;
 pub mod text;
 
 use crate::context::Ctx;
+pub use crate::error::Failure;
 use crate::error::Kind;
 use crate::inventory::HostInfo;
 use crate::secret::Secret;
@@ -24,39 +25,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub type RhaiResult<T> = Result<T, Box<EvalAltResult>>;
-
-/// What a primitive throws: catchable in a script (`catch (e) { e.host }`), and mapped by the runner
-/// to an exit code by its kind.
-#[derive(Debug, Clone)]
-pub struct Failure {
-    pub kind: Kind,
-    pub host: String,
-    pub message: String,
-    pub code: Option<i32>,
-    pub stderr: String,
-    /// For a command on many hosts: each host's result, including the ones that succeeded.
-    pub results: Map,
-}
-
-impl Failure {
-    pub fn new(kind: Kind, host: &str, message: impl Into<String>) -> Self {
-        Self {
-            kind,
-            host: host.to_string(),
-            message: message.into(),
-            code: None,
-            stderr: String::new(),
-            results: Map::new(),
-        }
-    }
-
-    pub fn into_err(self) -> Box<EvalAltResult> {
-        Box::new(EvalAltResult::ErrorRuntime(
-            Dynamic::from(self),
-            Position::NONE,
-        ))
-    }
-}
 
 pub fn fail<T>(kind: Kind, host: &str, message: impl Into<String>) -> RhaiResult<T> {
     Err(Failure::new(kind, host, message).into_err())

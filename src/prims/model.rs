@@ -194,10 +194,13 @@ fn step(
     }
     match r {
         // An operator at the terminal decides: retry (this function again), skip, a REPL, abort.
-        Err(e) if crate::repl::offers_recovery(ctx) => crate::repl::recover(ctx, name, e, &|| {
-            step(ctx, call, name, description, body.clone())
-        }),
-        r => r.map(|_| ()),
+        Err(e) => match ctx.settings.recovery.clone() {
+            Some(hook) => hook.0.step_failed(ctx, name, e, &|| {
+                step(ctx, call, name, description, body.clone())
+            }),
+            None => Err(e),
+        },
+        Ok(_) => Ok(()),
     }
 }
 

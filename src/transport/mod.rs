@@ -115,48 +115,7 @@ pub struct ExecOutput {
     pub duration: Duration,
 }
 
-/// Why a command did not run to completion.
-#[derive(Debug, thiserror::Error)]
-pub enum TransportError {
-    #[error("cannot connect to {host}: {message}")]
-    Connect { host: String, message: String },
-    #[error("no answer from {host} within {secs:.0} s (deadline){}", stop_note(*stopped))]
-    Timeout {
-        host: String,
-        secs: f64,
-        /// Whether the command was confirmed stopped on its host (None: it never started).
-        stopped: Option<bool>,
-    },
-    #[error("interrupted{}", stop_note(*stopped))]
-    Cancelled { stopped: Option<bool> },
-    #[error("commands run only inside steps: top-level code also runs when the runbook is loaded (check, plan)")]
-    OutsideStep,
-    #[error("{host}: {message}")]
-    Io { host: String, message: String },
-    /// The command ran, but its record could not be journaled.
-    #[error("{message}")]
-    Journal { message: String },
-}
-
-fn stop_note(stopped: Option<bool>) -> &'static str {
-    match stopped {
-        None => "",
-        Some(true) => "; the command was stopped on the host",
-        Some(false) => "; the command could NOT be confirmed stopped and may still run on the host",
-    }
-}
-
-impl TransportError {
-    /// For a command cut short by its deadline or Ctrl-C: whether it was confirmed stopped.
-    pub fn stopped(&self) -> Option<bool> {
-        match self {
-            TransportError::Timeout { stopped, .. } | TransportError::Cancelled { stopped } => {
-                *stopped
-            }
-            _ => None,
-        }
-    }
-}
+pub use crate::error::TransportError;
 
 pub type BoxRead = Box<dyn AsyncRead + Send + Unpin>;
 pub type BoxWrite = Box<dyn AsyncWrite + Send + Unpin>;
