@@ -254,7 +254,7 @@ impl Ctx {
         if let Err(e) = self.record(event) {
             let mut lost = lock(&self.journal_lost);
             if lost.is_none() {
-                self.say(&format!("✗ {}: the undo goes on unrecorded", e.message));
+                self.say(&format!("✗ {}: the undo goes on unrecorded", e.message()));
                 *lost = Some(e);
             }
         }
@@ -396,7 +396,9 @@ impl Ctx {
         if undoing {
             self.record_during_undo(event);
         } else if let Err(e) = self.record(event) {
-            return Err(TransportError::Journal { message: e.message });
+            return Err(TransportError::Journal {
+                message: e.message(),
+            });
         }
         result
     }
@@ -437,7 +439,7 @@ impl Ctx {
         for p in pending {
             self.say(&format!("↺ undo: {}", p.description));
             let outcome = self.run_undo_action(&p.action);
-            let error = outcome.as_ref().err().map(|e| e.message.clone());
+            let error = outcome.as_ref().err().map(Error::message);
             self.record_during_undo(Event::UndoPop {
                 id: p.id,
                 ok: outcome.is_ok(),
@@ -455,13 +457,13 @@ impl Ctx {
                 None => Ok(()),
                 Some(e) => Err(Error::new(
                     Kind::Journal,
-                    format!("the undo ran to the end, but {}", e.message),
+                    format!("the undo ran to the end, but {}", e.message()),
                 )
                 .with_help("free space under the state dir; the journal may still list this undo as pending, and `runbook revert` would run it again (it puts back the same state)")),
             };
         }
         let unrecorded = lost
-            .map(|e| format!("\n(and {})", e.message))
+            .map(|e| format!("\n(and {})", e.message()))
             .unwrap_or_default();
         Err(Error::new(
             Kind::Undo,
@@ -481,14 +483,20 @@ impl Ctx {
             let out = self
                 .rt
                 .block_on(self.exec_journaled(&host, &req, Effect::Mutation, &never, true))
-                .map_err(|e| Error::remote(e.to_string()))?;
+                .map_err(|e| Error::remote(&host.name, None, None, "", e.to_string()))?;
             if out.code != 0 {
-                return Err(Error::remote(format!(
-                    "`{}` exited with {}: {}",
+                let (command, stderr) = (
                     req.command.display(req.sudo),
-                    out.code,
-                    transport::tail(&out.stderr, 5, &self.redactor)
-                )));
+                    transport::tail(&out.stderr, 5, &self.redactor),
+                );
+                let message = format!("`{command}` exited with {}: {stderr}", out.code);
+                return Err(Error::remote(
+                    &host.name,
+                    Some(command),
+                    Some(out.code),
+                    &stderr,
+                    message,
+                ));
             }
         }
         Ok(())

@@ -125,8 +125,7 @@ fn expand_home(p: &str, base: &Path) -> PathBuf {
 
 impl Inventory {
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::io(format!("cannot read inventory {}", path.display()), e))?;
+        let text = std::fs::read_to_string(path).map_err(|e| Error::input("inventory", path, e))?;
         let mut inv = Self::parse(
             &path.display().to_string(),
             &text,
@@ -333,10 +332,17 @@ transport = "local"
     #[test]
     fn an_empty_inventory_and_an_address_like_an_option_are_refused() {
         let empty = Inventory::parse("inv.toml", "[defaults]\nuser = \"ops\"\n", Path::new("/"));
-        assert_eq!(empty.unwrap_err().message, "inventory inv.toml has no host");
+        assert_eq!(
+            empty.unwrap_err().message(),
+            "inventory inv.toml has no host"
+        );
         let text = "[hosts.evil]\naddress = \"-oProxyCommand=touch /tmp/pwned\"\n";
         let err = Inventory::parse("inv.toml", text, Path::new("/")).unwrap_err();
-        assert!(err.message.contains("starts with `-`"), "{}", err.message);
+        assert!(
+            err.message().contains("starts with `-`"),
+            "{}",
+            err.message()
+        );
         let text = "[hosts.-evil]\n";
         assert!(Inventory::parse("inv.toml", text, Path::new("/")).is_err());
     }
@@ -364,21 +370,23 @@ transport = "local"
         let text = "[hosts.a]\nadress = \"x\"\n";
         let err = Inventory::parse("inv.toml", text, Path::new("/")).unwrap_err();
         assert!(
-            err.message.contains("unknown field `adress`"),
+            err.message().contains("unknown field `adress`"),
             "{}",
-            err.message
+            err.message()
         );
-        let loc = err.location.unwrap();
-        assert_eq!(
-            &text[loc.span.offset()..loc.span.offset() + loc.span.len()],
-            "adress"
-        );
+        let span = miette::Diagnostic::labels(&err)
+            .and_then(|mut labels| labels.next())
+            .expect("the error points at the field");
+        assert_eq!(&text[span.offset()..span.offset() + span.len()], "adress");
     }
 
     #[test]
     fn unknown_group_lists_the_known_ones() {
         let inv = Inventory::parse("inv.toml", INV, Path::new("/")).unwrap();
         let err = inv.group("old").unwrap_err();
-        assert_eq!(err.help.as_deref(), Some("groups: new_managers, patroni"));
+        assert_eq!(
+            err.help_text().as_deref(),
+            Some("groups: new_managers, patroni")
+        );
     }
 }

@@ -11,7 +11,7 @@
 //! A crash can tear the last line. [`Journal::open`] cuts a torn tail off into `journal.jsonl.torn`
 //! and records that before it appends, so a torn line never merges with the next record.
 
-use crate::error::{Error, Kind, Result};
+use crate::error::{Error, Result};
 use crate::secret::{Redactor, SecretSource};
 use crate::undo::UndoAction;
 use serde::{Deserialize, Serialize};
@@ -272,8 +272,8 @@ pub fn torn_path(journal: &Path) -> PathBuf {
 /// [`torn_path`] and truncate the journal before it. Returns the event recording the cut.
 fn cut_torn_tail(path: &Path) -> Result<Option<Event>> {
     let io = |e: std::io::Error| {
-        Error::new(
-            Kind::Journal,
+        Error::state(
+            path,
             format!(
                 "cannot cut the torn last line off journal {}: {e}",
                 path.display()
@@ -324,12 +324,8 @@ type CorruptLine = (usize, String);
 /// Every line of a journal, parsed: a record, or the line number and why it is not one.
 /// The last line may be torn (a crash mid-write): it is left out rather than reported.
 fn parse_lines(path: &Path) -> Result<(Vec<Record>, Vec<CorruptLine>)> {
-    let bytes = std::fs::read(path).map_err(|e| {
-        Error::new(
-            Kind::Journal,
-            format!("cannot read journal {}: {e}", path.display()),
-        )
-    })?;
+    let bytes = std::fs::read(path)
+        .map_err(|e| Error::state(path, format!("cannot read journal {}: {e}", path.display())))?;
     let lines: Vec<&[u8]> = bytes
         .strip_suffix(b"\n")
         .unwrap_or(&bytes)
@@ -355,8 +351,8 @@ pub fn read(path: &Path) -> Result<Vec<Record>> {
     let (records, bad) = parse_lines(path)?;
     match bad.first() {
         None => Ok(records),
-        Some((line, why)) => Err(Error::new(
-            Kind::Journal,
+        Some((line, why)) => Err(Error::state(
+            path,
             format!(
                 "journal {} line {line} is corrupt ({why}){}",
                 path.display(),
@@ -421,7 +417,12 @@ impl RunDir {
             .recursive(true)
             .mode(0o700)
             .create(root)
-            .map_err(|e| Error::io(format!("cannot create state dir {}", root.display()), e))?;
+            .map_err(|e| {
+                Error::state(
+                    root,
+                    format!("cannot create state dir {}: {e}", root.display()),
+                )
+            })?;
         let stamp = time::OffsetDateTime::now_utc()
             .format(time::macros::format_description!(
                 "[year][month][day]-[hour][minute][second]"
@@ -442,9 +443,9 @@ impl RunDir {
                 Ok(()) => return Ok((Self { path }, id)),
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
                 Err(e) => {
-                    return Err(Error::io(
-                        format!("cannot create run dir {}", path.display()),
-                        e,
+                    return Err(Error::state(
+                        &path,
+                        format!("cannot create run dir {}: {e}", path.display()),
                     ))
                 }
             }
@@ -468,7 +469,15 @@ impl RunDir {
             return Ok(Self { path });
         }
         let mut runs: Vec<(std::time::SystemTime, PathBuf)> = std::fs::read_dir(root)
-            .map_err(|e| Error::io(format!("no runs in {}", root.display()), e))?
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => {
+                    Error::usage(format!("no runs in {}", root.display()))
+                }
+                _ => Error::state(
+                    root,
+                    format!("cannot list the runs in {}: {e}", root.display()),
+                ),
+            })?
             .filter_map(|e| e.ok())
             .map(|e| e.path())
             .filter(|p| p.join("run.json").exists())
@@ -489,7 +498,8 @@ impl RunDir {
     }
 
     pub fn write_meta(&self, meta: &RunMeta, source: &str) -> Result<()> {
-        let json = serde_json::to_string_pretty(meta).map_err(|e| Error::usage(e.to_string()))?;
+        let json = serde_json::to_string_pretty(meta)
+            .map_err(|e| Error::state(&self.path, format!("cannot write the run's meta: {e}")))?;
         write_private(&self.source_path(), source)?;
         write_private(&self.path.join("run.json"), &json)
     }
@@ -497,15 +507,15 @@ impl RunDir {
     pub fn read_meta(&self) -> Result<RunMeta> {
         let p = self.path.join("run.json");
         let text = std::fs::read_to_string(&p)
-            .map_err(|e| Error::io(format!("cannot read {}", p.display()), e))?;
+            .map_err(|e| Error::state(&p, format!("cannot read {}: {e}", p.display())))?;
         serde_json::from_str(&text)
-            .map_err(|e| Error::usage(format!("{} is corrupt: {e}", p.display())))
+            .map_err(|e| Error::state(&p, format!("{} is corrupt: {e}", p.display())))
     }
 }
 
 /// Write a file only its owner can read, and sync it.
 pub fn write_private(path: &Path, text: &str) -> Result<()> {
-    let io = |e| Error::io(format!("cannot write {}", path.display()), e);
+    let io = |e| Error::state(path, format!("cannot write {}: {e}", path.display()));
     let mut f = OpenOptions::new()
         .create(true)
         .write(true)

@@ -77,7 +77,7 @@ fn editor(session: &Session) -> Result<LineEditor> {
         .map_err(|e| Error::usage(format!("line editor: {e}")))?
         .build();
     let mut rl = keeping_sigint(|| LineEditor::with_config(config))
-        .map_err(|e| Error::usage(format!("cannot open the line editor: {e}")))?;
+        .map_err(|e| Error::io("cannot open the line editor", e))?;
     rl.set_helper(Some(complete::Helper::new(session.words())));
     if let Some(path) = history_path() {
         let _ = rl.load_history(&path);

@@ -87,7 +87,7 @@ pub fn prepare(
     ctx.model().declaring = true;
     let declared = script.run(&ctx);
     ctx.model().declaring = false;
-    declared.map_err(|e| match (&e.kind, inv.inventory.is_none()) {
+    declared.map_err(|e| match (e.kind(), inv.inventory.is_none()) {
         (Kind::Usage, true) => {
             e.with_help("this runbook reads the inventory when it loads: pass -i INVENTORY")
         }
@@ -242,7 +242,7 @@ fn execute(ctx: &Arc<Ctx>, script: &Script, run: &Run) -> Result<()> {
     };
     let ended = ctx.record(Event::RunEnd {
         ok: result.is_ok(),
-        error: result.as_ref().err().map(|e| e.message.clone()),
+        error: result.as_ref().err().map(Error::message),
     });
     // The run's own failure says more than a journal that could not record it.
     let result = match (result, ended) {
@@ -255,7 +255,8 @@ fn execute(ctx: &Arc<Ctx>, script: &Script, run: &Run) -> Result<()> {
             summary(dir),
             dir.journal_path().display()
         ),
-        Err(e) if e.kind == Kind::Usage && e.message.contains("stopped at a pause") => {}
+        // The operator stopped at a pause on purpose: the pause said how to go on.
+        Err(Error::Paused { .. }) => {}
         Err(_) => errln!(
             "run {id} failed; journal: {}\nafter fixing the cause: runbook resume {id}",
             dir.journal_path().display()

@@ -248,7 +248,7 @@ fn set_timeouts(ctx: &Ctx, host: &Dynamic, values: &Map) -> RhaiResult<Map> {
             ],
         },
     )
-    .map_err(|e| Failure::new(e.kind, &h.host.name, e.message).into_err())?;
+    .map_err(|e| e.into_rhai(&h.host.name))?;
     // 3. Put the validated file in place and reload.
     h.checked(
         ctx,

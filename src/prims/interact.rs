@@ -5,7 +5,7 @@
 
 use super::{add, at, fail, RhaiResult};
 use crate::context::{Ctx, Mode};
-use crate::error::Kind;
+use crate::error::{Interrupted, Kind};
 use crate::journal::Event;
 use rhai::{Engine, Module, NativeCallContext};
 use std::io::{BufRead, Write};
@@ -25,7 +25,7 @@ pub fn ask(ctx: &Ctx, question: &str, piped_ok: bool) -> RhaiResult<bool> {
     let _ = std::io::stderr().flush();
     let mut line = String::new();
     std::io::stdin().lock().read_line(&mut line).map_err(|e| {
-        super::Failure::new(Kind::Usage, "", format!("cannot read the answer: {e}")).into_err()
+        super::Failure::new(Kind::Io, "", format!("cannot read the answer: {e}")).into_err()
     })?;
     Ok(matches!(
         line.trim().to_ascii_lowercase().as_str(),
@@ -38,7 +38,7 @@ fn note(ctx: &Ctx, message: &str) -> RhaiResult<()> {
         step: ctx.current_step(),
         message: message.to_string(),
     })
-    .map_err(|e| super::Failure::new(e.kind, "", e.message).into_err())
+    .map_err(|e| e.into_rhai(""))
 }
 
 fn pause(ctx: &Ctx, message: &str) -> RhaiResult<()> {
@@ -55,7 +55,7 @@ fn pause(ctx: &Ctx, message: &str) -> RhaiResult<()> {
         Ok(())
     } else {
         fail(
-            Kind::Usage,
+            Kind::Paused,
             "",
             "stopped at a pause by the operator; `runbook resume` continues from this step",
         )
@@ -101,10 +101,7 @@ fn sleep(ctx: &Ctx, seconds: f64) -> RhaiResult<()> {
         }
     });
     if interrupted {
-        return Err(Box::new(rhai::EvalAltResult::ErrorTerminated(
-            "interrupted".into(),
-            rhai::Position::NONE,
-        )));
+        return Err(Interrupted.into_rhai());
     }
     Ok(())
 }

@@ -16,11 +16,11 @@ pub mod text;
 
 use crate::context::Ctx;
 pub use crate::error::Failure;
-use crate::error::Kind;
+use crate::error::{Interrupted, Kind};
 use crate::inventory::HostInfo;
 use crate::secret::Secret;
 use crate::transport::{Arg, ExecOutput, TransportError};
-use rhai::{Array, Dynamic, Engine, EvalAltResult, Map, Position};
+use rhai::{Array, Dynamic, Engine, EvalAltResult, Map};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -37,12 +37,7 @@ pub fn usage<T>(message: impl Into<String>) -> RhaiResult<T> {
 /// A transport error as a script failure.
 pub fn transport_failure(host: &HostInfo, e: TransportError) -> Box<EvalAltResult> {
     let kind = match e {
-        TransportError::Cancelled { .. } => {
-            return Box::new(EvalAltResult::ErrorTerminated(
-                "interrupted".into(),
-                Position::NONE,
-            ))
-        }
+        TransportError::Cancelled { .. } => return Interrupted.into_rhai(),
         TransportError::Journal { .. } => Kind::Journal,
         _ => Kind::Remote,
     };
@@ -90,7 +85,7 @@ pub fn host_of(ctx: &Ctx, value: &Dynamic) -> RhaiResult<Arc<HostInfo>> {
             Failure::new(
                 Kind::Usage,
                 &name,
-                format!("{} ({})", e.message, e.help.unwrap_or_default()),
+                format!("{} ({})", e.message(), e.help_text().unwrap_or_default()),
             )
             .into_err()
         });

@@ -388,7 +388,7 @@ fn raise(ctx: &Ctx, host: &Dynamic, changes: &Map) -> RhaiResult<Map> {
             commands: vec![undo],
         },
     )
-    .map_err(|e| Failure::new(e.kind, &p.host.name, e.message).into_err())?;
+    .map_err(|e| e.into_rhai(&p.host.name))?;
     let args = edit_args(&settings)?;
     p.run(
         ctx,

@@ -7,8 +7,6 @@
 use super::session::{Leave, Session};
 use super::{editor, keeping_sigint, save_history, SESSIONS};
 use crate::context::{Ctx, Mode, StepRecovery};
-use crate::error::Failure;
-use crate::error::Kind;
 use crate::journal::{Event, RunDir};
 use crate::prims::RhaiResult;
 use crate::runner::Run;
@@ -49,7 +47,7 @@ fn note(ctx: &Ctx, step: &str, message: String) -> RhaiResult<()> {
         step: Some(step.to_string()),
         message,
     })
-    .map_err(|e| Failure::new(Kind::Usage, "", e.message).into_err())
+    .map_err(|e| e.into_rhai(""))
 }
 
 /// Ask what to do about `step`, which failed with `error`; `retry` runs the step again.
@@ -101,7 +99,7 @@ fn recover(
                 step: step.to_string(),
                 reason: "skipped by the operator after it failed".into(),
             })
-            .map_err(|e| Failure::new(Kind::Usage, "", e.message).into_err())?;
+            .map_err(|e| e.into_rhai(""))?;
             ctx.say(&format!("- {step}: skipped by the operator"));
             Ok(())
         }
@@ -133,7 +131,7 @@ fn open_repl(ctx: &Arc<Ctx>, step: &str) -> Leave {
             .and_then(|run| run.source())
             .and_then(|source| crate::engine::compile(ctx, &source).map(|script| (source, script)));
         loaded
-            .map_err(|e| errln!("warning: the runbook is not loaded: {}", e.message))
+            .map_err(|e| errln!("warning: the runbook is not loaded: {}", e.message()))
             .ok()
     });
     let mut session = Session::new(ctx, runbook, Some(step.to_string()));

@@ -65,7 +65,7 @@ impl Run {
     pub fn source(&self) -> Result<Source> {
         let path = self.dir.source_path();
         let text = std::fs::read_to_string(&path)
-            .map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
+            .map_err(|e| Error::state(&path, format!("cannot read {}: {e}", path.display())))?;
         Ok(Source {
             name: self.meta.runbook.clone(),
             display: self.meta.runbook.clone(),
