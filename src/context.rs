@@ -115,11 +115,34 @@ pub struct Selection {
     pub confirm_each: bool,
 }
 
+/// What running the script's top level does now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Phase {
+    /// `step()` runs the selected steps.
+    #[default]
+    Running,
+    /// Only collecting declarations (`check`, `show`, the first pass of `run`, a runbook loaded
+    /// into the REPL): no step runs, no host is touched.
+    Declaring,
+}
+
+/// Puts the phase that was before back when dropped (also on an early return or a panic); see
+/// [`Ctx::enter`].
+pub struct PhaseGuard<'a> {
+    ctx: &'a Ctx,
+    before: Phase,
+}
+
+impl Drop for PhaseGuard<'_> {
+    fn drop(&mut self) {
+        self.ctx.model().phase = self.before;
+    }
+}
+
 /// The runbook model as the script declares it.
 #[derive(Debug, Default)]
 pub struct Model {
-    /// True while only collecting declarations (`check`, `list`, the first pass of `run`).
-    pub declaring: bool,
+    pub phase: Phase,
     pub params: Vec<ParamDecl>,
     pub steps: Vec<StepDecl>,
     pub selection: Selection,
@@ -180,7 +203,8 @@ pub struct Ctx {
     pub redactor: Redactor,
     /// Ctrl-C: the token the running call and the engine watch (derefs to the current one).
     pub cancel: Cancel,
-    pub rt: tokio::runtime::Runtime,
+    /// The one runtime: entered only through [`Ctx::wait`].
+    rt: tokio::runtime::Runtime,
     pub journal: Mutex<Option<Journal>>,
     pub undo: Mutex<UndoStack>,
     pub model: Mutex<Model>,
@@ -233,6 +257,23 @@ impl Ctx {
 
     pub fn model(&self) -> std::sync::MutexGuard<'_, Model> {
         lock(&self.model)
+    }
+
+    /// Be in `phase` until the returned guard drops.
+    pub fn enter(&self, phase: Phase) -> PhaseGuard<'_> {
+        let before = std::mem::replace(&mut self.model().phase, phase);
+        PhaseGuard { ctx: self, before }
+    }
+
+    /// Whether the script only declares now (no step runs, no host is touched).
+    pub fn declaring(&self) -> bool {
+        self.model().phase == Phase::Declaring
+    }
+
+    /// Wait for async `work` from synchronous code (Rhai functions, Drop): the one place the
+    /// run's runtime is entered.
+    pub fn wait<F: std::future::Future>(&self, work: F) -> F::Output {
+        self.rt.block_on(work)
     }
 
     pub fn set_journal(&self, journal: Journal, next_undo_id: u64) {
@@ -288,7 +329,7 @@ impl Ctx {
         if transports.is_empty() {
             return;
         }
-        self.rt.block_on(futures::future::join_all(
+        self.wait(futures::future::join_all(
             transports.iter().map(|t| t.close()),
         ));
     }
@@ -340,7 +381,7 @@ impl Ctx {
         undoing: bool,
     ) -> std::result::Result<ExecOutput, TransportError> {
         let shown = req.command.display(req.sudo);
-        if self.model().declaring {
+        if self.declaring() {
             return Err(TransportError::OutsideStep);
         }
         if !self.executes(effect) {
@@ -410,8 +451,7 @@ impl Ctx {
         req: &ExecRequest,
         effect: Effect,
     ) -> std::result::Result<ExecOutput, TransportError> {
-        self.rt
-            .block_on(self.exec_async(host, req, effect, &self.cancel))
+        self.wait(self.exec_async(host, req, effect, &self.cancel))
     }
 
     /// Record an undo *before* the change it undoes; returns its id.
@@ -481,8 +521,7 @@ impl Ctx {
         for cmd in &action.commands {
             let req = cmd.request();
             let out = self
-                .rt
-                .block_on(self.exec_journaled(&host, &req, Effect::Mutation, &never, true))
+                .wait(self.exec_journaled(&host, &req, Effect::Mutation, &never, true))
                 .map_err(|e| Error::remote(&host.name, None, None, "", e.to_string()))?;
             if out.code != 0 {
                 let (command, stderr) = (
@@ -500,5 +539,32 @@ impl Ctx {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_phase_guard_puts_the_phase_before_back() {
+        let ctx = Ctx::new(Mode::Offline, Inventory::default(), Settings::default()).unwrap();
+        assert!(!ctx.declaring());
+        {
+            let _declaring = ctx.enter(Phase::Declaring);
+            assert!(ctx.declaring());
+            {
+                let _running = ctx.enter(Phase::Running);
+                assert!(!ctx.declaring());
+            }
+            assert!(ctx.declaring(), "the inner guard restores the outer phase");
+        }
+        assert!(!ctx.declaring());
+        let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _declaring = ctx.enter(Phase::Declaring);
+            panic!("a bug while declaring");
+        }));
+        assert!(unwound.is_err());
+        assert!(!ctx.declaring(), "restored on a panic too");
     }
 }

@@ -4,7 +4,7 @@
 //! steps, runs no step, touches no host) so bad `--set`/`--only`/`--from` input fails before
 //! anything changes, then the real pass in which `step()` runs the selected steps.
 
-use crate::context::{Ctx, Mode, Selection, Settings};
+use crate::context::{Ctx, Mode, Phase, Selection, Settings};
 use crate::engine::{self, Script};
 use crate::error::{Error, Kind, Result};
 use crate::inventory::Inventory;
@@ -84,9 +84,10 @@ pub fn prepare(
     let (ctx, secret_sources) = context(mode, inv)?;
     let ctx = Arc::new(ctx);
     let script = engine::compile(&ctx, source)?;
-    ctx.model().declaring = true;
-    let declared = script.run(&ctx);
-    ctx.model().declaring = false;
+    let declared = {
+        let _declaring = ctx.enter(Phase::Declaring);
+        script.run(&ctx)
+    };
     declared.map_err(|e| match (e.kind(), inv.inventory.is_none()) {
         (Kind::Usage, true) => {
             e.with_help("this runbook reads the inventory when it loads: pass -i INVENTORY")

@@ -515,7 +515,7 @@ fn copy(ctx: &Ctx, src: Side, dst: Side, opts: Map) -> RhaiResult<Map> {
         (Side::Remote(h, _), _) | (_, Side::Remote(h, _)) => h.name.clone(),
         _ => String::new(),
     };
-    if ctx.model().declaring {
+    if ctx.declaring() {
         return usage(transport::TransportError::OutsideStep.to_string());
     }
     if ctx.mode != Mode::Run {
@@ -542,7 +542,7 @@ fn copy(ctx: &Ctx, src: Side, dst: Side, opts: Map) -> RhaiResult<Map> {
         opts,
     };
     let started = Instant::now();
-    let outcome = ctx.rt.block_on(async {
+    let outcome = ctx.wait(async {
         let r = transport::with_deadline(&host, Duration::MAX / 4, &ctx.cancel, async {
             Ok(t.run(&tmp).await)
         })

@@ -42,7 +42,7 @@ fn note(ctx: &Ctx, message: &str) -> RhaiResult<()> {
 }
 
 fn pause(ctx: &Ctx, message: &str) -> RhaiResult<()> {
-    if ctx.model().declaring {
+    if ctx.declaring() {
         return Ok(());
     }
     if ctx.mode != Mode::Run {
@@ -63,7 +63,7 @@ fn pause(ctx: &Ctx, message: &str) -> RhaiResult<()> {
 }
 
 fn confirm(ctx: &Ctx, question: &str) -> RhaiResult<bool> {
-    if ctx.model().declaring {
+    if ctx.declaring() {
         return Ok(false);
     }
     if ctx.mode != Mode::Run {
@@ -83,7 +83,7 @@ fn confirm(ctx: &Ctx, question: &str) -> RhaiResult<bool> {
 
 /// Wait `seconds` (fractions allowed), interrupted by Ctrl-C; a dry run does not wait.
 fn sleep(ctx: &Ctx, seconds: f64) -> RhaiResult<()> {
-    if ctx.mode != Mode::Run || ctx.model().declaring {
+    if ctx.mode != Mode::Run || ctx.declaring() {
         return Ok(());
     }
     if !(0.0..=86400.0).contains(&seconds) {
@@ -94,7 +94,7 @@ fn sleep(ctx: &Ctx, seconds: f64) -> RhaiResult<()> {
         );
     }
     let cancel = ctx.cancel.clone();
-    let interrupted = ctx.rt.block_on(async {
+    let interrupted = ctx.wait(async {
         tokio::select! {
             _ = tokio::time::sleep(std::time::Duration::from_secs_f64(seconds)) => false,
             _ = cancel.cancelled() => true,

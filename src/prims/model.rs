@@ -5,7 +5,7 @@
 //! see the script's imports and variables as ordinary code does.
 
 use super::{add, argv_of, at, host_of, usage, Failure, RhaiResult};
-use crate::context::{Ctx, Mode, ParamDecl, StepDecl};
+use crate::context::{Ctx, Mode, ParamDecl, Phase, StepDecl};
 use crate::error::Kind;
 use crate::journal::Event;
 use crate::secret::Secret;
@@ -18,7 +18,7 @@ use std::time::Instant;
 fn param(ctx: &Ctx, name: &str, help: &str, default: Dynamic) -> RhaiResult<Dynamic> {
     {
         let mut model = ctx.model();
-        if model.declaring {
+        if model.phase == Phase::Declaring {
             if model.params.iter().any(|p| p.name == name) {
                 return usage(format!("parameter `{name}` is declared twice"));
             }
@@ -103,7 +103,7 @@ fn step(
 ) -> RhaiResult<()> {
     {
         let mut model = ctx.model();
-        if model.declaring {
+        if model.phase == Phase::Declaring {
             if model.steps.iter().any(|s| s.name == name) {
                 return usage(format!("step `{name}` is declared twice"));
             }

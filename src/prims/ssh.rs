@@ -142,8 +142,7 @@ fn call(ctx: &Ctx, form: Form, target: Dynamic, cmd: Dynamic, opts: Map) -> Rhai
     if !form.all {
         let host = host_of(ctx, &target)?;
         return ctx
-            .rt
-            .block_on(one(ctx, &host, &req, &opts, effect))
+            .wait(one(ctx, &host, &req, &opts, effect))
             .map(Dynamic::from_map);
     }
     let Some(list) = target.clone().try_cast::<Array>() else {
@@ -154,7 +153,7 @@ fn call(ctx: &Ctx, form: Form, target: Dynamic, cmd: Dynamic, opts: Map) -> Rhai
         ));
     };
     let hosts = hosts_of(ctx, &list)?;
-    let outcomes: Vec<(Arc<HostInfo>, RhaiResult<Map>)> = ctx.rt.block_on(
+    let outcomes: Vec<(Arc<HostInfo>, RhaiResult<Map>)> = ctx.wait(
         stream::iter(hosts.iter().cloned())
             .map(|h| {
                 let (req, opts) = (&req, &opts);

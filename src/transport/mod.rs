@@ -374,35 +374,29 @@ b' ''"
         assert_eq!(Command::argv(["ls", "-l"]).render(true), "sudo -n -- ls -l");
     }
 
-    #[test]
-    fn the_pid_line_is_taken_out_of_stderr_wherever_it_comes() {
-        let run = |text: &'static str| {
-            let pid = std::sync::OnceLock::new();
-            let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-            let seen = lines.clone();
-            let sink: LineSink =
-                std::sync::Arc::new(move |l: &str, _| seen.lock().unwrap().push(l.to_string()));
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .build()
-                .unwrap();
-            let all = rt
-                .block_on(pump(
-                    Box::new(text.as_bytes()),
-                    true,
-                    Some(sink),
-                    Some(&pid),
-                ))
-                .unwrap();
-            let lines = lines.lock().unwrap().clone();
-            (String::from_utf8(all).unwrap(), lines, pid.get().copied())
-        };
-        let (all, lines, pid) = run("\x1erunbook-pid 42\nerr 1\nerr 2");
+    /// Pump `text` as a command's stderr: what is kept, the lines shown live, the pid seen.
+    async fn pumped(text: &'static str) -> (String, Vec<String>, Option<i32>) {
+        let pid = std::sync::OnceLock::new();
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = lines.clone();
+        let sink: LineSink =
+            std::sync::Arc::new(move |l: &str, _| seen.lock().unwrap().push(l.to_string()));
+        let all = pump(Box::new(text.as_bytes()), true, Some(sink), Some(&pid))
+            .await
+            .unwrap();
+        let lines = lines.lock().unwrap().clone();
+        (String::from_utf8(all).unwrap(), lines, pid.get().copied())
+    }
+
+    #[tokio::test]
+    async fn the_pid_line_is_taken_out_of_stderr_wherever_it_comes() {
+        let (all, lines, pid) = pumped("\x1erunbook-pid 42\nerr 1\nerr 2").await;
         assert_eq!((all.as_str(), pid), ("err 1\nerr 2", Some(42)));
         assert_eq!(lines, ["err 1", "err 2"]);
-        let (all, lines, pid) = run("motd\n\x1erunbook-pid 7\nerr");
+        let (all, lines, pid) = pumped("motd\n\x1erunbook-pid 7\nerr").await;
         assert_eq!((all.as_str(), pid), ("motd\nerr", Some(7)));
         assert_eq!(lines, ["motd", "err"]);
-        let (all, _, pid) = run("no marker\n");
+        let (all, _, pid) = pumped("no marker\n").await;
         assert_eq!((all.as_str(), pid), ("no marker\n", None));
     }
 
