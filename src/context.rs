@@ -6,7 +6,7 @@ use crate::inventory::{HostInfo, Inventory, TransportKind};
 use crate::journal::{Event, Journal};
 use crate::secret::{Redactor, Secret};
 use crate::transport::{
-    self, local::Local, ssh::Ssh, ssh::SshOptions, ExecOutput, ExecRequest, LineSink, Transport,
+    self, local::Local, ssh::Ssh, ssh::SshOptions, ExecRequest, LineSink, Outcome, Transport,
     TransportError,
 };
 use crate::undo::{Pending, UndoAction, UndoStack};
@@ -367,7 +367,7 @@ impl Ctx {
         req: &ExecRequest,
         effect: Effect,
         cancel: &CancellationToken,
-    ) -> std::result::Result<ExecOutput, TransportError> {
+    ) -> std::result::Result<Outcome, TransportError> {
         self.exec_journaled(host, req, effect, cancel, false).await
     }
 
@@ -379,7 +379,7 @@ impl Ctx {
         effect: Effect,
         cancel: &CancellationToken,
         undoing: bool,
-    ) -> std::result::Result<ExecOutput, TransportError> {
+    ) -> std::result::Result<Outcome, TransportError> {
         let shown = req.command.display(req.sudo);
         if self.declaring() {
             return Err(TransportError::OutsideStep);
@@ -392,7 +392,7 @@ impl Ctx {
                 ""
             };
             self.show_planned(&host.name, &format!("{shown}{tag}"));
-            return Ok(ExecOutput::default());
+            return Ok(Outcome::Planned);
         }
         let transport = self.transport(host);
         let result = transport::exec(
@@ -441,7 +441,7 @@ impl Ctx {
                 message: e.message(),
             });
         }
-        result
+        result.map(Outcome::Ran)
     }
 
     /// Blocking form of [`Ctx::exec_async`] for Rhai functions, cancelled by Ctrl-C.
@@ -450,7 +450,7 @@ impl Ctx {
         host: &Arc<HostInfo>,
         req: &ExecRequest,
         effect: Effect,
-    ) -> std::result::Result<ExecOutput, TransportError> {
+    ) -> std::result::Result<Outcome, TransportError> {
         self.wait(self.exec_async(host, req, effect, &self.cancel))
     }
 
@@ -523,6 +523,8 @@ impl Ctx {
             let out = self
                 .wait(self.exec_journaled(&host, &req, Effect::Mutation, &never, true))
                 .map_err(|e| Error::remote(&host.name, None, None, "", e.to_string()))?;
+            // Planned (a dry run's undo): shown, nothing to check.
+            let Outcome::Ran(out) = out else { continue };
             if out.code != 0 {
                 let (command, stderr) = (
                     req.command.display(req.sudo),
@@ -545,6 +547,40 @@ impl Ctx {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn outcome(mode: Mode, effect: Effect) -> Outcome {
+        let inventory = Inventory::parse(
+            "inv.toml",
+            "[hosts.here]\ntransport = \"local\"\n",
+            std::path::Path::new("/"),
+        )
+        .unwrap();
+        let ctx = Ctx::new(mode, inventory, Settings::default()).unwrap();
+        let host = ctx.inventory.host("here").unwrap();
+        let req = ExecRequest {
+            command: transport::Command::argv(["echo", "ran"]),
+            sudo: false,
+            stdin: None,
+            timeout: Duration::from_secs(10),
+            sensitive: false,
+        };
+        ctx.exec(&host, &req, effect).unwrap()
+    }
+
+    #[test]
+    fn a_dry_run_plans_what_it_does_not_run_and_never_fakes_an_output() {
+        let ran = |o: Outcome| o.ran().map(|out| out.stdout);
+        assert_eq!(
+            ran(outcome(Mode::Run, Effect::Mutation)).as_deref(),
+            Some("ran\n")
+        );
+        assert_eq!(
+            ran(outcome(Mode::Plan, Effect::Probe)).as_deref(),
+            Some("ran\n")
+        );
+        assert_eq!(ran(outcome(Mode::Plan, Effect::Mutation)), None);
+        assert_eq!(ran(outcome(Mode::Offline, Effect::Probe)), None);
+    }
 
     #[test]
     fn a_phase_guard_puts_the_phase_before_back() {

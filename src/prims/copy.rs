@@ -117,7 +117,11 @@ async fn remote(
         timeout: ctx.settings.default_timeout,
         sensitive: false,
     };
-    Ok(ctx.exec_async(host, &req, effect, &ctx.cancel).await?)
+    // A copy runs only in a real run (a dry run shows it whole, before any of this).
+    ctx.exec_async(host, &req, effect, &ctx.cancel)
+        .await?
+        .ran()
+        .ok_or_else(|| CopyError::Failed(format!("{}: not run (a dry run)", host.name)))
 }
 
 async fn remote_ok(

@@ -190,6 +190,12 @@ impl ExecOpts {
     }
 }
 
+/// What a script receives for a command a dry run only showed: success without output, so the
+/// plan follows the path a run in which it succeeded takes.
+pub fn planned_map() -> Map {
+    output_map(&ExecOutput::default())
+}
+
 /// A command's outcome as the map scripts receive: `#{ code, stdout, stderr, ok }`.
 pub fn output_map(out: &ExecOutput) -> Map {
     let mut m = Map::new();

@@ -13,7 +13,7 @@ use super::{
 use crate::context::{Ctx, Effect};
 use crate::error::Kind;
 use crate::inventory::HostInfo;
-use crate::transport::{self, Command, ExecOutput, ExecRequest};
+use crate::transport::{self, Command, ExecOutput, ExecRequest, Outcome};
 use futures::stream::{self, StreamExt};
 use rhai::{Array, Dynamic, Map, Module, NativeCallContext};
 use std::sync::Arc;
@@ -120,10 +120,14 @@ async fn one(
     opts: &ExecOpts,
     effect: Effect,
 ) -> Result<Map, Box<rhai::EvalAltResult>> {
-    let out = ctx
+    let out = match ctx
         .exec_async(host, req, effect, &ctx.cancel)
         .await
-        .map_err(|e| transport_failure(host, e))?;
+        .map_err(|e| transport_failure(host, e))?
+    {
+        Outcome::Ran(out) => out,
+        Outcome::Planned => return Ok(super::planned_map()),
+    };
     if opts.check && out.code != 0 {
         return Err(exited(ctx, host, req, &out).into_err());
     }

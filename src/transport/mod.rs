@@ -105,6 +105,25 @@ pub struct ExecRequest {
     pub sensitive: bool,
 }
 
+/// What became of a command given to the run: it ran, or a dry run only showed it (a mutation in
+/// `plan`, anything offline). A planned command has no output: a probe's empty answer can never
+/// be mistaken for a real one.
+#[derive(Clone, Debug)]
+pub enum Outcome {
+    Ran(ExecOutput),
+    Planned,
+}
+
+impl Outcome {
+    /// The output of a command that ran; None when it was only planned.
+    pub fn ran(self) -> Option<ExecOutput> {
+        match self {
+            Outcome::Ran(out) => Some(out),
+            Outcome::Planned => None,
+        }
+    }
+}
+
 /// The outcome of a command that ran to completion (whatever its exit code).
 #[derive(Clone, Debug, Default)]
 pub struct ExecOutput {
