@@ -37,7 +37,12 @@ INVENTORY = LAB / "inventory.toml"
 SSH_CONFIG = LAB / "ssh_config"
 CORE = ["old-1", "mgr-1", "mgr-2", "mgr-3"]
 MANAGERS = ["mgr-1", "mgr-2", "mgr-3"]
-SIM_WAITS = ["create_delay", "restore_idle_gap", "restore_idle_gaps", "post_restore_secs"]
+# The simulator's deliberate waits (tests/lab/sim/README.md, "Faults and settings"), zeroed for
+# row 4 so that it measures the tools, not the simulator's sleeps. pause_during_db_load stays on:
+# the REST API still answers 502 while the DB load runs, and both tools must ride that out.
+SIM_WAITS = ["create_delay", "restore_idle_gap", "restore_idle_gaps", "post_restore_secs",
+             "rest_outage_secs", "restore_start_delay", "agents_delay"]
+NEW_VERSION = "7.0.5"   # the lab's new managers (tests/lab/sim: VERSIONS)
 BIG_FILE = Path("/var/tmp/runbook-bench-1g")
 OLD_PW = "old-admin-pw"
 
@@ -516,31 +521,49 @@ def sim_set(host, values):
 
 
 def fresh_managers(pristine):
+    # The installer config first: the reset writes a new manager's rest-security.conf from it.
+    for h in MANAGERS:
+        lab_exec(h, "sh", "-c", 'cat > "$1"', "x", "/etc/cloudify/config.yaml", input=pristine[h])
     reset_cloudify()   # (this also resets the simulator's settings: the waits are set after it)
     for h in CORE:
         sim_set(h, [f"{k}=0" for k in SIM_WAITS])
-    for h in MANAGERS:   # the encoding_alphabet differs again, as on a fresh lab: the sed runs
-        lab_exec(h, "sh", "-c", 'cat > "$1"', "x", "/etc/cloudify/config.yaml", input=pristine[h])
     shutil.rmtree(WORK / "snapshots", ignore_errors=True)
 
 
-def check_upgraded(before, tool):
+def status_ok(host):
+    """Whether `cfy status --json` on host answers "status": "OK" (`cfy status` exits 0 on a 401
+    or a server error, and prints the status document only when it got one)."""
+    p = lab_ssh(host, "cfy status --json", check=False)
+    try:
+        return p.returncode == 0 and json.loads(p.stdout).get("status") == "OK"
+    except ValueError:
+        return False
+
+
+def check_upgraded(before, pristine, tool):
     j = lambda h, c: json.loads(lab_ssh(h, c).stdout)
     old = sorted(d["id"] for d in j("old-1", "cfy deployments list --all-tenants --json"))
     new = sorted(d["id"] for d in j("mgr-1", "cfy deployments list --all-tenants --json"))
     problems = []
     if not old or new != old:
         problems.append(f"mgr-1 deployments {new} != old-1's {old}")
-    agents = j("mgr-1", "cfy agents list -a --json")
-    if sorted({a["deployment"] for a in agents}) != old or any(a["manager"] != "mgr-1" for a in agents):
-        problems.append("agents not reinstalled on mgr-1")
-    for h in ("mgr-2", "mgr-3"):
-        if lab_ssh(h, "cfy status", check=False).returncode != 0:
-            problems.append(f"{h} not started again")
-    old_alpha = json.loads(lab_exec("old-1", "cat", "/opt/manager/rest-security.conf").stdout)["encoding_alphabet"]
+    # install_new_agents moves each agent to the manager's version (the CLI lists no manager field)
+    agents = j("mgr-1", "cfy agents list --all-tenants --json")
+    if sorted({a["deployment"] for a in agents}) != old or any(a.get("version") != NEW_VERSION for a in agents):
+        problems.append(f"agents not reinstalled on mgr-1 (not all at version {NEW_VERSION}): "
+                        + ", ".join(sorted({f"{a['id']} {a.get('version')}" for a in agents})))
     for h in MANAGERS:
-        if f"encoding_alphabet: {old_alpha}" not in lab_exec(h, "cat", "/etc/cloudify/config.yaml").stdout:
-            problems.append(f"{h}: encoding_alphabet not carried over")
+        if not status_ok(h):
+            problems.append(f"{h}: cfy status --json is not OK")
+    # rest-security.conf: the standbys must have the restored manager's (hash salt, keys)
+    conf = {h: json.loads(lab_exec(h, "cat", "/opt/manager/rest-security.conf").stdout) for h in MANAGERS}
+    for h in ("mgr-2", "mgr-3"):
+        if conf[h] != conf["mgr-1"]:
+            problems.append(f"{h}: rest-security.conf differs from mgr-1's")
+    # Cloudify 6.4+ no longer reads encoding_alphabet: the installer configs stay as they were
+    for h in MANAGERS:
+        if lab_exec(h, "cat", "/etc/cloudify/config.yaml").stdout != pristine[h]:
+            problems.append(f"{h}: /etc/cloudify/config.yaml changed ({NEW_VERSION} reads no encoding_alphabet)")
     if watched() != before:
         problems.append("Patroni's config or a haproxy.cfg is not back byte for byte")
     if problems:
@@ -596,10 +619,13 @@ def row4(res, a):
                 elif use_ansible:
                     wall, out, kib = ansible(BENCH / "peers/cloudify-ha-upgrade.yml",
                                              "-e", f"local_dir={WORK / 'snapshots'}",
-                                             "-e", f"@{secret_vars()}", rss=True)
+                                             "-e", f"@{secret_vars()}",
+                                             "-e", "haproxy_settle=0", rss=True)
+                    # kept like the journal: which tasks ran, which were skipped or retried
+                    (OUT / "upgrade-ansible.log").write_text(out)
                 else:
                     continue
-                check_upgraded(before, tool)
+                check_upgraded(before, pristine, tool)
                 res.add(f"r4.{tool}", wall)
                 res.add(f"r6.{tool}.upgrade", kib)
             if use_ansible:
@@ -613,8 +639,8 @@ def row4(res, a):
         close_ansible_masters()
         for h in CORE:
             sim_set(h, [f"{k}=" for k in SIM_WAITS])
+        restore_files(files)   # config.yaml first: the reset derives rest-security.conf from it
         reset_cloudify()
-        restore_files(files)
     row(res, 4, "the whole upgrade, simulator waits zero (wall)", res.get("r4.rb"),
         res.get("r4.ansible") or "skipped (smoke or no ansible-playbook)", "r4.ratio",
         "≤ 0.25× Ansible", lambda x: x <= 0.25, ofmt=secs, bfmt=secs,

@@ -1,5 +1,7 @@
 //! The command line (clap). Parsing only: every command is a call into the library.
 
+pub mod completion;
+
 use crate::context::{Recovery, Selection, Settings};
 use crate::error::Result;
 use crate::runner::{self, Invocation};
@@ -41,10 +43,39 @@ pub struct Global {
     /// Seconds to wait for an SSH connection
     #[arg(long, global = true, default_value_t = 10, value_name = "SECS", value_parser = at_least_one::<u64>)]
     pub connect_timeout: u64,
+    /// Write a JSON event stream (one object a line) to FILE, or to stdout with `-`
+    #[arg(long, global = true, value_name = "FILE|-")]
+    pub events: Option<PathBuf>,
     /// Show remote output live, prefixed by host (default: on a terminal)
     #[arg(long, short, global = true)]
     pub verbose: bool,
 }
+
+/// `runbook help inventory`: the formats `-i` reads (the book's inventory page has the details).
+pub(crate) const INVENTORY_HELP: &str = "\
+Show the hosts, groups and variables runbook reads from an inventory, as JSON.
+
+`-i FILE` everywhere reads any of these, told apart by content:
+
+  runbook TOML     [defaults] (user, port, identity_file, known_hosts_file, ssh_config, vars)
+                   and one [hosts.NAME] table per host (address, groups = [...], vars = {...}):
+                     [defaults]
+                     user = \"ops\"
+                     [hosts.mgr-1]
+                     address = \"10.0.0.12\"
+                     groups = [\"new_managers\"]
+  Ansible YAML     all: {hosts: ..., children: ..., vars: ...}
+  Ansible INI      [group], [group:vars], [group:children]; host lines `name key=value ...`
+  Ansible JSON     `ansible-inventory -i X --list` output (a file starting with `{`)
+  a script         an executable file is run with `--list` (an Ansible dynamic inventory)
+
+Ansible inventories are read as Ansible reads them: groups and children, variables by Ansible's
+precedence (all < parent group < child group < host). ansible_host, ansible_port, ansible_user,
+ansible_ssh_private_key_file and ansible_ssh_common_args (-o UserKnownHostsFile=, IdentityFile=,
+-F FILE, ...) say how to connect; other variables reach `host.vars`. A connection setting
+runbook cannot honour (ansible_password, StrictHostKeyChecking=no, ProxyJump, ...) is an error.
+In a runbook: inventory.group(\"new_managers\"), host.address, host.vars.NAME.
+The man page (`runbook man`) and the book's \"Inventories\" page have the details.";
 
 /// A whole number of at least 1: a deadline or a parallelism of 0 would mean "never" or "no
 /// host", which no one asks for on purpose.
@@ -61,7 +92,7 @@ pub struct Target {
     /// A bundled runbook's name (see `runbook list`) or the path of a .rhai file
     #[arg(value_name = "NAME|FILE")]
     pub runbook: String,
-    /// The inventory file (TOML): hosts, groups, variables
+    /// The inventory: runbook TOML, or Ansible YAML, INI, JSON or script (`runbook help inventory`)
     #[arg(short, long, value_name = "INVENTORY")]
     pub inventory: Option<PathBuf>,
     /// Set a parameter (repeatable); see `runbook show NAME` for the parameters
@@ -150,7 +181,7 @@ pub enum Cmd {
     },
     /// Work on the hosts by hand: the runbook functions at a prompt, journaled like a run
     Repl {
-        /// The inventory file (TOML): hosts, groups, variables
+        /// The inventory: runbook TOML, or Ansible YAML, INI, JSON or script (`runbook help inventory`)
         #[arg(short, long, value_name = "INVENTORY")]
         inventory: Option<PathBuf>,
         /// Load a runbook: its steps for `:run`, its parameters and variables in scope
@@ -165,6 +196,32 @@ pub enum Cmd {
         /// Give a secret (repeatable): NAME=env:VAR, NAME=file:PATH or NAME=VALUE
         #[arg(long = "set-secret", value_name = "NAME=SOURCE")]
         secrets: Vec<String>,
+    },
+    /// Show the hosts, groups and variables runbook reads from an inventory (JSON)
+    #[command(long_about = INVENTORY_HELP)]
+    Inventory {
+        /// The inventory: runbook TOML, Ansible YAML, INI or JSON, or an executable script
+        #[arg(short, long, value_name = "INVENTORY")]
+        inventory: PathBuf,
+    },
+    /// Print a shell completion script (completes runbook and step names too)
+    #[command(
+        after_help = "bash: source <(runbook completions bash)  (or save it as /usr/share/bash-completion/completions/runbook)\nzsh:  runbook completions zsh > \"${fpath[1]}/_runbook\"\nfish: runbook completions fish > ~/.config/fish/completions/runbook.fish"
+    )]
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff): `runbook man > runbook.1`, or `runbook man | man -l -`
+    Man,
+    /// Candidates for shell completion (used by the completion scripts)
+    #[command(name = "__complete", hide = true)]
+    Complete {
+        /// Index of the word being completed
+        cword: usize,
+        /// The command line's words, the command's name first
+        #[arg(last = true)]
+        words: Vec<String>,
     },
     /// Print the reference of every function runbooks can call
     Doc {
@@ -212,6 +269,9 @@ fn invocation(target: Target, global: &Global, yes: bool, confirm_each: bool) ->
 /// Execute a parsed command line.
 pub fn dispatch(cli: Cli) -> Result<()> {
     let g = &cli.global;
+    if let Some(target) = &g.events {
+        crate::journal::events::open(target)?;
+    }
     match cli.command {
         Cmd::List => {
             for (name, text) in crate::runbook::BUNDLED {
@@ -271,6 +331,13 @@ pub fn dispatch(cli: Cli) -> Result<()> {
                 state_dir: g.state_dir.clone(),
             })
         }
+        Cmd::Completions { shell } => completion::print_completions(shell),
+        Cmd::Man => completion::print_man(),
+        Cmd::Complete { cword, words } => {
+            completion::complete(cword, &words);
+            Ok(())
+        }
+        Cmd::Inventory { inventory } => crate::inventory_list::print(&inventory),
         Cmd::Doc { filter } => crate::reference::print(filter.as_deref()),
     }
 }

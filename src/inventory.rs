@@ -16,6 +16,8 @@
 //! ```
 //! Host order is the file's order: `group("new_managers")[0]` is the first one written.
 
+pub mod ansible;
+
 use crate::error::{Error, Result};
 use indexmap::IndexMap;
 use serde::Deserialize;
@@ -111,7 +113,8 @@ pub struct Inventory {
     placeholder: bool,
 }
 
-fn expand_home(p: &str, base: &Path) -> PathBuf {
+/// `~/` is the home folder; a relative path is relative to `base`.
+pub(crate) fn expand_home(p: &str, base: &Path) -> PathBuf {
     let path = match p.strip_prefix("~/") {
         Some(rest) => dirs::home_dir().unwrap_or_default().join(rest),
         None => PathBuf::from(p),
@@ -124,13 +127,21 @@ fn expand_home(p: &str, base: &Path) -> PathBuf {
 }
 
 impl Inventory {
+    /// Read an inventory file: runbook's TOML, or an Ansible inventory (YAML, INI, JSON, a
+    /// dynamic inventory script), told apart by content (see [`ansible`]).
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::input("inventory", path, e))?;
-        let mut inv = Self::parse(
-            &path.display().to_string(),
-            &text,
-            path.parent().unwrap_or(Path::new(".")),
-        )?;
+        let mut inv = match ansible::load(path)? {
+            Some(hosts) => Self::from_hosts(hosts),
+            None => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| Error::input("inventory", path, e))?;
+                Self::parse(
+                    &path.display().to_string(),
+                    &text,
+                    path.parent().unwrap_or(Path::new(".")),
+                )?
+            }
+        };
         inv.path = Some(path.canonicalize().unwrap_or_else(|_| path.to_path_buf()));
         Ok(inv)
     }
@@ -144,7 +155,7 @@ impl Inventory {
                 .unwrap_or((0, 0));
             Error::usage(format!("invalid inventory {name}: {}", e.message()))
                 .at(name, text, span, "here")
-                .with_help("see `runbook help inventory` or book/src/inventory.md for the format")
+                .with_help("`runbook help inventory` shows the formats runbook reads (also in `runbook man`)")
         })?;
         let d = &raw.defaults;
         let mut hosts = Vec::new();
@@ -220,7 +231,7 @@ impl Inventory {
             return Err(Error::usage(format!("inventory {name} has no host"))
                 .at(name, text, (0, 0), "no [hosts.NAME] table in this file")
                 .with_help(
-                    "add a host: [hosts.web-1] with address = \"…\" (see book/src/inventory.md)",
+                    "add a host: [hosts.web-1] with address = \"…\" (`runbook help inventory` shows the format)",
                 ));
         }
         Ok(Self {
@@ -228,6 +239,15 @@ impl Inventory {
             hosts,
             placeholder: false,
         })
+    }
+
+    /// An inventory of hosts resolved elsewhere (an Ansible inventory), in their order.
+    pub fn from_hosts(hosts: Vec<HostInfo>) -> Self {
+        Self {
+            path: None,
+            hosts: hosts.into_iter().map(Arc::new).collect(),
+            placeholder: false,
+        }
     }
 
     /// An inventory in which every group has one stand-in host (see `placeholder`).

@@ -11,6 +11,8 @@
 //! A crash can tear the last line. [`Journal::open`] cuts a torn tail off into `journal.jsonl.torn`
 //! and records that before it appends, so a torn line never merges with the next record.
 
+pub mod events;
+
 use crate::error::{Error, Result};
 use crate::secret::{Redactor, SecretSource};
 use crate::undo::UndoAction;
@@ -257,7 +259,9 @@ impl Journal {
         let mut file = self.file.lock().unwrap_or_else(|e| e.into_inner());
         file.write_all(line.as_bytes())
             .and_then(|_| file.sync_data())
-            .map_err(|e| Error::journal(&self.path, e))
+            .map_err(|e| Error::journal(&self.path, e))?;
+        events::journal_record(&self.path, &record);
+        Ok(())
     }
 }
 

@@ -8,7 +8,12 @@
 macro_rules! outln {
     ($($arg:tt)*) => {{
         use std::io::Write as _;
-        let _ = writeln!(std::io::stdout(), $($arg)*);
+        // `--events -` owns stdout: what is meant for people goes to stderr then.
+        let _ = if $crate::journal::events::on_stdout() {
+            writeln!(std::io::stderr(), $($arg)*)
+        } else {
+            writeln!(std::io::stdout(), $($arg)*)
+        };
     }};
 }
 
@@ -34,6 +39,7 @@ pub mod diag;
 pub mod engine;
 pub mod error;
 pub mod inventory;
+pub mod inventory_list;
 pub mod journal;
 pub mod prims;
 pub mod reference;
@@ -56,12 +62,14 @@ pub fn run_cli() -> i32 {
             Box::new(miette::MietteHandlerOpts::new().width(120).build())
         }));
     }
-    match cli::dispatch(cli) {
+    let code = match cli::dispatch(cli) {
         Ok(()) => error::exit::OK,
         Err(e) => {
             let code = e.exit_code();
             errln!("{:?}", miette::Report::new(e));
             code
         }
-    }
+    };
+    journal::events::exit(code);
+    code
 }

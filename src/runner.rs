@@ -143,6 +143,13 @@ fn declare(spec: &str, inventory: Option<PathBuf>) -> Result<(Source, Arc<Ctx>)>
     Ok((source, ctx))
 }
 
+/// A runbook's step names, in order (shell completion of `--only` and `--from`).
+pub fn step_names(spec: &str) -> Result<Vec<String>> {
+    let (_, ctx) = declare(spec, None)?;
+    let names = ctx.model().steps.iter().map(|s| s.name.clone()).collect();
+    Ok(names)
+}
+
 /// `runbook check`: parse and declare, touch no host.
 pub fn check(spec: &str, inventory: Option<PathBuf>) -> Result<()> {
     let (source, ctx) = declare(spec, inventory)?;

@@ -3,6 +3,13 @@
 
 /// CLI: list, show, fork, check, doc; usage errors and diagnostics.
 mod cli;
+/// Shell completions (in a real bash) and the man page.
+mod completion;
+/// The JSON event stream (`--events`), checked against the journal.
+mod events;
+/// Inventories: Ansible YAML, INI, JSON and scripts against real `ansible-inventory`, and a run
+/// through them on the lab.
+mod inventory;
 /// The lab: started once per test run, shared, serialised where tests change it.
 mod lab_env;
 /// The lab itself: from any checkout; the manager simulator against Cloudify's real CLI.

@@ -12,10 +12,11 @@ fn patronictl(lab: &Lab, args: &[&str]) -> String {
     lab.exec("mgr-1", &argv)
 }
 
-/// The dynamic config straight from etcd's v2 API (what Patroni reads), as JSON.
+/// The dynamic config straight from etcd's v2 API (what Patroni reads), as JSON: asked of mgr-1's
+/// member, the one mgr-1's Patroni talks to.
 fn etcd_config() -> serde_json::Value {
-    let mut s = TcpStream::connect("127.0.0.1:2379").expect("etcd");
-    s.write_all(b"GET /v2/keys/db/postgres/config HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+    let mut s = TcpStream::connect("127.0.0.12:2379").expect("etcd");
+    s.write_all(b"GET /v2/keys/db/postgres/config?quorum=true HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
         .expect("request");
     let mut body = String::new();
     s.read_to_string(&mut body).expect("response");
@@ -61,8 +62,21 @@ fn handshake_done(lab: &Lab, host: &str) {
 fn patroni_raise_then_undo_restores_the_original_config_exactly() {
     let lab = lab();
     let _serial = exclusive();
-    // A site's own ttl, not the defaults, so the revert must really restore what was there.
-    patronictl(lab, &["edit-config", "-s", "ttl=45", "--force"]);
+    // A site's own ttl, not the defaults, so the revert must really restore what was there; the
+    // other keys as the lab bootstraps them, whatever an interrupted run left.
+    patronictl(
+        lab,
+        &[
+            "edit-config",
+            "-s",
+            "ttl=45",
+            "-s",
+            "retry_timeout=10",
+            "-s",
+            "master_start_timeout=null",
+            "--force",
+        ],
+    );
     let _reset = ResetTtl(lab);
     let original = patronictl(lab, &["show-config"]);
     assert!(original.contains("ttl: 45"));
@@ -292,6 +306,10 @@ step("raise", "Raise and wait", || {{
         .expect("spawn");
     wait_ready(lab, "mgr-1", &mut child);
     let during = lab.exec("mgr-1", &["cat", "/etc/haproxy/haproxy.cfg"]);
+    // A reloaded HAProxy deems every server up until its checks fail (fall 3 × inter 3 s): a
+    // connection made before that may land on a replica, and `on-marked-down shutdown-sessions`
+    // cuts it when the replica is marked down — the runbook's `haproxy_settle` wait, here too.
+    std::thread::sleep(Duration::from_secs(10));
     let survived = survives_idle(Duration::from_secs(6));
     release(lab, "mgr-1");
     let out = child.wait_with_output().expect("wait");

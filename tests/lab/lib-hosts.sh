@@ -280,5 +280,14 @@ install_sim() {
   ln -sfn "$LAB_INSTALL/sim/cfy_manager" "$h/bin/cfy_manager"
   [[ $name == old-* ]] && role=old
   in_host "$name" "$LAB_INSTALL/sim/setup" "$name" "$role" >/dev/null || die "simulator setup failed on $name"
+  # A manager a test or a run left stopped (cfy_manager stop) is started again: up brings the lab
+  # back to healthy. A passive old node stays as configured.
+  if ! tcp_open "${HOST_ADDR[$name]}" 80 && ! host_is_passive "$name"; then
+    in_host "$name" "$LAB_INSTALL/sim/cfy_manager" start </dev/null >>"$h/log/cfy-manager.log" 2>&1 ||
+      die "cfy_manager start failed on $name: $(tail -n 5 "$h/log/cfy-manager.log")"
+  fi
   ensure_cfy_profile "$name"
 }
+
+# Configured as the passive node of an old active-passive cluster (see tests/lab/sim/README.md).
+host_is_passive() { grep -q '"active": *false' "$(hostdir "$1")/etc-upper/cloudify-sim/config.json" 2>/dev/null; }

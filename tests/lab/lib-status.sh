@@ -29,7 +29,7 @@ status_manager() {
   local name=$1 addr=${HOST_ADDR[$1]}
   if tcp_open "$addr" 80; then
     status_line "$name" manager up "REST API http://$addr:80"
-  elif grep -q '"active": *false' "$(hostdir "$name")/etc-upper/cloudify-sim/config.json" 2>/dev/null; then
+  elif host_is_passive "$name"; then
     status_line "$name" manager up "passive (no REST API, as configured)"
   else
     status_line "$name" manager down "nothing listens on $addr:80 (cfy_manager start)"

@@ -3,6 +3,7 @@ daemon: own session (setsid), stdio to STATE_DIR/logs/server.log, pid in STATE_D
 It survives the ssh session or `tests/lab/exec` call that started it.
 """
 import contextlib
+import fcntl
 import os
 import signal
 import socket
@@ -49,14 +50,33 @@ def code_newer_than(pid):
     return newest > started + 0.05
 
 
+@contextlib.contextmanager
+def one_at_a_time():
+    """Starts and stops of this host's server, one at a time: two at once (the lab's `up` and a
+    `cfy_manager start` over ssh) would both spawn one, and the pidfile would name the loser."""
+    path = util.state_path("server.lock")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
 def start(cfg, wait=5.0):
     """Idempotent: a running server is left alone, unless its code changed since it started (then
     it is restarted, so a re-copied simulator takes effect). Returns its pid."""
+    with one_at_a_time():
+        return _start(cfg, wait)
+
+
+def _start(cfg, wait):
     pid = running_pid()
     if pid and not code_newer_than(pid):
         return pid
-    if pid:
-        stop(cfg)
+    if pid or servers():
+        _stop(cfg, 5.0)  # an old one, or one the pidfile lost: it holds the port
     log = util.state_path("logs", "server.log")
     os.makedirs(os.path.dirname(log), exist_ok=True)
     env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8", "PYTHONPATH": util.SIM_DIR,
@@ -78,21 +98,52 @@ def start(cfg, wait=5.0):
     raise util.CfyError("the REST server does not listen after %.0fs; see %s" % (wait, log))
 
 
+def servers():
+    """Every REST server of this host: pids whose command line has MARKER, in this mount namespace
+    (this lab host), serving this state dir. The pidfile names one; this finds one it lost too
+    (a server started while another was stopping), which would otherwise hold the port."""
+    mine = os.readlink("/proc/self/ns/mnt")
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        pid = int(entry)
+        try:
+            if os.readlink("/proc/%d/ns/mnt" % pid) != mine or not util.pid_alive(pid, MARKER):
+                continue
+            with open("/proc/%d/environ" % pid, "rb") as f:
+                env = dict(v.split(b"=", 1) for v in f.read().split(b"\0") if b"=" in v)
+        except OSError:
+            continue
+        if env.get(b"CFYSIM_STATE_DIR", b"").decode(errors="replace") == util.STATE_DIR:
+            found.append(pid)
+    return found
+
+
 def stop(cfg, wait=5.0):
+    """Stop every REST server of this host (`servers`); True when there was one."""
+    with one_at_a_time():
+        return _stop(cfg, wait)
+
+
+def _stop(cfg, wait):
+    pids = set(servers())
     pid = running_pid()
-    if not pid:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(pidfile())
-        return False
-    with contextlib.suppress(OSError):
-        os.kill(pid, signal.SIGTERM)
-    deadline = time.time() + wait
-    while time.time() < deadline and util.pid_alive(pid, MARKER):
-        time.sleep(0.05)
-    if util.pid_alive(pid, MARKER):
-        with contextlib.suppress(OSError):
-            os.kill(pid, signal.SIGKILL)
-        time.sleep(0.1)
+    if pid:
+        pids.add(pid)
     with contextlib.suppress(FileNotFoundError):
         os.remove(pidfile())
+    if not pids:
+        return False
+    for p in pids:
+        with contextlib.suppress(OSError):
+            os.kill(p, signal.SIGTERM)
+    deadline = time.time() + wait
+    while time.time() < deadline and any(util.pid_alive(p, MARKER) for p in pids):
+        time.sleep(0.05)
+    for p in pids:
+        if util.pid_alive(p, MARKER):
+            with contextlib.suppress(OSError):
+                os.kill(p, signal.SIGKILL)
+    time.sleep(0.1)
     return True

@@ -184,8 +184,11 @@ def setup_main(argv):
         if os.geteuid() == 0:
             link_tools()
         ensure_state(mgr, cfg)
+        # The REST server runs exactly when the manager's state says so (a stray one is stopped).
         if mgr.component_active("nginx"):
             service.start(cfg)
+        else:
+            service.stop(cfg)
     except CfyError as e:
         print("setup: error: %s" % e, file=sys.stderr)
         return e.code

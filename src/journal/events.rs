@@ -1,0 +1,94 @@
+//! `--events FILE|-`: a JSON event stream for the programs that schedule runs (a CI runner, AWX,
+//! Rundeck, a Kubernetes Job), one object a line, instead of scraping the lines meant for people.
+//!
+//! Every journal record is also an event, written as the journal writes it — so the text in it
+//! is masked exactly as the journal's — with the schema's name, a sequence number and the run's
+//! id added. One thing the journal keeps that the stream does not: an undo's `action` (the
+//! original bytes it puts back, which the journal must keep exact and may hold secrets). The
+//! last event is `exit` with the process's exit code. Schema: book/src/events.md.
+//!
+//! With `-`, events are the only thing on stdout: the lines meant for people go to stderr.
+
+use crate::error::{Error, Result};
+use crate::journal::Record;
+use serde_json::{json, Value};
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, OnceLock};
+
+/// The schema's name and version: a consumer checks it and refuses a version it does not know.
+pub const SCHEMA: &str = "runbook.events/1";
+
+struct Sink {
+    out: Box<dyn Write + Send>,
+    seq: u64,
+}
+
+static SINK: OnceLock<Mutex<Sink>> = OnceLock::new();
+static ON_STDOUT: AtomicBool = AtomicBool::new(false);
+
+/// Whether events own stdout (`--events -`): then [`outln!`] writes to stderr.
+pub fn on_stdout() -> bool {
+    ON_STDOUT.load(Ordering::Relaxed)
+}
+
+/// Send events to `target` (`-` for stdout) for the rest of the process.
+pub fn open(target: &Path) -> Result<()> {
+    let out: Box<dyn Write + Send> = if target == Path::new("-") {
+        ON_STDOUT.store(true, Ordering::Relaxed);
+        Box::new(std::io::stdout())
+    } else {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(target)
+            .map_err(|e| Error::io(format!("cannot write events to {}", target.display()), e))?;
+        Box::new(file)
+    };
+    SINK.set(Mutex::new(Sink { out, seq: 0 }))
+        .map_err(|_| Error::usage("--events was given twice"))
+}
+
+/// A journal record, as an event of the run whose journal is at `journal`.
+pub fn journal_record(journal: &Path, record: &Record) {
+    if SINK.get().is_none() {
+        return;
+    }
+    let Ok(mut event) = serde_json::to_value(record) else {
+        return;
+    };
+    if let Some(o) = event.as_object_mut() {
+        if o.get("event").and_then(Value::as_str) == Some("undo_push") {
+            o.remove("action");
+        }
+        let run = journal
+            .parent()
+            .and_then(Path::file_name)
+            .map(|n| n.to_string_lossy().into_owned());
+        o.insert("run".into(), json!(run));
+    }
+    emit(event);
+}
+
+/// The last event: the process's exit code.
+pub fn exit(code: i32) {
+    emit(json!({ "ts": crate::journal::now(), "event": "exit", "code": code }));
+}
+
+fn emit(mut event: Value) {
+    let Some(sink) = SINK.get() else {
+        return;
+    };
+    let mut sink = sink.lock().unwrap_or_else(|e| e.into_inner());
+    sink.seq += 1;
+    if let Some(o) = event.as_object_mut() {
+        o.insert("schema".into(), json!(SCHEMA));
+        o.insert("seq".into(), json!(sink.seq));
+    }
+    // A reader that went away must not stop a run mid-scope (as with stdout).
+    let _ = writeln!(sink.out, "{event}").and_then(|()| sink.out.flush());
+}
