@@ -1,12 +1,15 @@
 //! The command line (clap). Parsing only: every command is a call into the library.
 
-use crate::context::{Selection, Settings};
+pub mod completion;
+
+use crate::context::{Recovery, Selection, Settings};
 use crate::error::Result;
 use crate::runner::{self, Invocation};
 use crate::transport::ssh::SshOptions;
 use clap::{Args, Parser, Subcommand};
 use std::io::IsTerminal;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Run, fork and debug operational runbooks over SSH.
@@ -240,6 +243,8 @@ impl Global {
             },
             parallel: self.parallel,
             live_output: self.verbose || interactive,
+            // A failed step of an interactive run asks the operator (retry, skip, a REPL, abort).
+            recovery: Some(Recovery(Arc::new(crate::repl::Prompt))),
         }
     }
 }
@@ -265,7 +270,7 @@ fn invocation(target: Target, global: &Global, yes: bool, confirm_each: bool) ->
 pub fn dispatch(cli: Cli) -> Result<()> {
     let g = &cli.global;
     if let Some(target) = &g.events {
-        crate::events::open(target)?;
+        crate::journal::events::open(target)?;
     }
     match cli.command {
         Cmd::List => {
@@ -326,10 +331,10 @@ pub fn dispatch(cli: Cli) -> Result<()> {
                 state_dir: g.state_dir.clone(),
             })
         }
-        Cmd::Completions { shell } => crate::completion::print_completions(shell),
-        Cmd::Man => crate::completion::print_man(),
+        Cmd::Completions { shell } => completion::print_completions(shell),
+        Cmd::Man => completion::print_man(),
         Cmd::Complete { cword, words } => {
-            crate::completion::complete(cword, &words);
+            completion::complete(cword, &words);
             Ok(())
         }
         Cmd::Inventory { inventory } => crate::inventory_list::print(&inventory),

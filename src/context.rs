@@ -6,10 +6,11 @@ use crate::inventory::{HostInfo, Inventory, TransportKind};
 use crate::journal::{Event, Journal};
 use crate::secret::{Redactor, Secret};
 use crate::transport::{
-    self, local::Local, ssh::Ssh, ssh::SshOptions, ExecOutput, ExecRequest, LineSink, Transport,
+    self, local::Local, ssh::Ssh, ssh::SshOptions, ExecRequest, LineSink, Outcome, Transport,
     TransportError,
 };
 use crate::undo::{Pending, UndoAction, UndoStack};
+use rhai::EvalAltResult;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
@@ -45,6 +46,32 @@ pub struct Settings {
     pub parallel: usize,
     /// Show remote output live, prefixed by host.
     pub live_output: bool,
+    /// What a failed step does before it fails the run (none: it fails the run).
+    pub recovery: Option<Recovery>,
+}
+
+/// A hook a failed step calls before its failure goes on: the layer that starts a run hands it
+/// down (the CLI gives the REPL's recovery prompt), so primitives never reach up to the REPL.
+pub trait StepRecovery: Send + Sync {
+    /// `step` failed with `error`. `Ok` goes on with the next step, `Err` fails the step (the
+    /// hook passes `error` on when it does not apply); `retry` runs the step again.
+    fn step_failed(
+        &self,
+        ctx: &Arc<Ctx>,
+        step: &str,
+        error: Box<EvalAltResult>,
+        retry: &dyn Fn() -> std::result::Result<(), Box<EvalAltResult>>,
+    ) -> std::result::Result<(), Box<EvalAltResult>>;
+}
+
+/// A [`StepRecovery`] in [`Settings`] (cloned with them, shown by name in debug output).
+#[derive(Clone)]
+pub struct Recovery(pub Arc<dyn StepRecovery>);
+
+impl std::fmt::Debug for Recovery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Recovery(..)")
+    }
 }
 
 impl Default for Settings {
@@ -56,6 +83,7 @@ impl Default for Settings {
             ssh: SshOptions::default(),
             parallel: 16,
             live_output: false,
+            recovery: None,
         }
     }
 }
@@ -87,11 +115,34 @@ pub struct Selection {
     pub confirm_each: bool,
 }
 
+/// What running the script's top level does now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Phase {
+    /// `step()` runs the selected steps.
+    #[default]
+    Running,
+    /// Only collecting declarations (`check`, `show`, the first pass of `run`, a runbook loaded
+    /// into the REPL): no step runs, no host is touched.
+    Declaring,
+}
+
+/// Puts the phase that was before back when dropped (also on an early return or a panic); see
+/// [`Ctx::enter`].
+pub struct PhaseGuard<'a> {
+    ctx: &'a Ctx,
+    before: Phase,
+}
+
+impl Drop for PhaseGuard<'_> {
+    fn drop(&mut self) {
+        self.ctx.model().phase = self.before;
+    }
+}
+
 /// The runbook model as the script declares it.
 #[derive(Debug, Default)]
 pub struct Model {
-    /// True while only collecting declarations (`check`, `list`, the first pass of `run`).
-    pub declaring: bool,
+    pub phase: Phase,
     pub params: Vec<ParamDecl>,
     pub steps: Vec<StepDecl>,
     pub selection: Selection,
@@ -152,7 +203,8 @@ pub struct Ctx {
     pub redactor: Redactor,
     /// Ctrl-C: the token the running call and the engine watch (derefs to the current one).
     pub cancel: Cancel,
-    pub rt: tokio::runtime::Runtime,
+    /// The one runtime: entered only through [`Ctx::wait`].
+    rt: tokio::runtime::Runtime,
     pub journal: Mutex<Option<Journal>>,
     pub undo: Mutex<UndoStack>,
     pub model: Mutex<Model>,
@@ -207,6 +259,23 @@ impl Ctx {
         lock(&self.model)
     }
 
+    /// Be in `phase` until the returned guard drops.
+    pub fn enter(&self, phase: Phase) -> PhaseGuard<'_> {
+        let before = std::mem::replace(&mut self.model().phase, phase);
+        PhaseGuard { ctx: self, before }
+    }
+
+    /// Whether the script only declares now (no step runs, no host is touched).
+    pub fn declaring(&self) -> bool {
+        self.model().phase == Phase::Declaring
+    }
+
+    /// Wait for async `work` from synchronous code (Rhai functions, Drop): the one place the
+    /// run's runtime is entered.
+    pub fn wait<F: std::future::Future>(&self, work: F) -> F::Output {
+        self.rt.block_on(work)
+    }
+
     pub fn set_journal(&self, journal: Journal, next_undo_id: u64) {
         *lock(&self.journal) = Some(journal);
         *lock(&self.undo) = UndoStack::new(next_undo_id);
@@ -226,7 +295,7 @@ impl Ctx {
         if let Err(e) = self.record(event) {
             let mut lost = lock(&self.journal_lost);
             if lost.is_none() {
-                self.say(&format!("✗ {}: the undo goes on unrecorded", e.message));
+                self.say(&format!("✗ {}: the undo goes on unrecorded", e.message()));
                 *lost = Some(e);
             }
         }
@@ -260,7 +329,7 @@ impl Ctx {
         if transports.is_empty() {
             return;
         }
-        self.rt.block_on(futures::future::join_all(
+        self.wait(futures::future::join_all(
             transports.iter().map(|t| t.close()),
         ));
     }
@@ -298,7 +367,7 @@ impl Ctx {
         req: &ExecRequest,
         effect: Effect,
         cancel: &CancellationToken,
-    ) -> std::result::Result<ExecOutput, TransportError> {
+    ) -> std::result::Result<Outcome, TransportError> {
         self.exec_journaled(host, req, effect, cancel, false).await
     }
 
@@ -310,9 +379,9 @@ impl Ctx {
         effect: Effect,
         cancel: &CancellationToken,
         undoing: bool,
-    ) -> std::result::Result<ExecOutput, TransportError> {
+    ) -> std::result::Result<Outcome, TransportError> {
         let shown = req.command.display(req.sudo);
-        if self.model().declaring {
+        if self.declaring() {
             return Err(TransportError::OutsideStep);
         }
         if !self.executes(effect) {
@@ -323,7 +392,7 @@ impl Ctx {
                 ""
             };
             self.show_planned(&host.name, &format!("{shown}{tag}"));
-            return Ok(ExecOutput::default());
+            return Ok(Outcome::Planned);
         }
         let transport = self.transport(host);
         let result = transport::exec(
@@ -368,9 +437,11 @@ impl Ctx {
         if undoing {
             self.record_during_undo(event);
         } else if let Err(e) = self.record(event) {
-            return Err(TransportError::Journal { message: e.message });
+            return Err(TransportError::Journal {
+                message: e.message(),
+            });
         }
-        result
+        result.map(Outcome::Ran)
     }
 
     /// Blocking form of [`Ctx::exec_async`] for Rhai functions, cancelled by Ctrl-C.
@@ -379,9 +450,8 @@ impl Ctx {
         host: &Arc<HostInfo>,
         req: &ExecRequest,
         effect: Effect,
-    ) -> std::result::Result<ExecOutput, TransportError> {
-        self.rt
-            .block_on(self.exec_async(host, req, effect, &self.cancel))
+    ) -> std::result::Result<Outcome, TransportError> {
+        self.wait(self.exec_async(host, req, effect, &self.cancel))
     }
 
     /// Record an undo *before* the change it undoes; returns its id.
@@ -409,7 +479,7 @@ impl Ctx {
         for p in pending {
             self.say(&format!("↺ undo: {}", p.description));
             let outcome = self.run_undo_action(&p.action);
-            let error = outcome.as_ref().err().map(|e| e.message.clone());
+            let error = outcome.as_ref().err().map(Error::message);
             self.record_during_undo(Event::UndoPop {
                 id: p.id,
                 ok: outcome.is_ok(),
@@ -427,13 +497,13 @@ impl Ctx {
                 None => Ok(()),
                 Some(e) => Err(Error::new(
                     Kind::Journal,
-                    format!("the undo ran to the end, but {}", e.message),
+                    format!("the undo ran to the end, but {}", e.message()),
                 )
                 .with_help("free space under the state dir; the journal may still list this undo as pending, and `runbook revert` would run it again (it puts back the same state)")),
             };
         }
         let unrecorded = lost
-            .map(|e| format!("\n(and {})", e.message))
+            .map(|e| format!("\n(and {})", e.message()))
             .unwrap_or_default();
         Err(Error::new(
             Kind::Undo,
@@ -451,18 +521,86 @@ impl Ctx {
         for cmd in &action.commands {
             let req = cmd.request();
             let out = self
-                .rt
-                .block_on(self.exec_journaled(&host, &req, Effect::Mutation, &never, true))
-                .map_err(|e| Error::remote(e.to_string()))?;
+                .wait(self.exec_journaled(&host, &req, Effect::Mutation, &never, true))
+                .map_err(|e| Error::remote(&host.name, None, None, "", e.to_string()))?;
+            // Planned (a dry run's undo): shown, nothing to check.
+            let Outcome::Ran(out) = out else { continue };
             if out.code != 0 {
-                return Err(Error::remote(format!(
-                    "`{}` exited with {}: {}",
+                let (command, stderr) = (
                     req.command.display(req.sudo),
-                    out.code,
-                    transport::tail(&out.stderr, 5, &self.redactor)
-                )));
+                    transport::tail(&out.stderr, 5, &self.redactor),
+                );
+                let message = format!("`{command}` exited with {}: {stderr}", out.code);
+                return Err(Error::remote(
+                    &host.name,
+                    Some(command),
+                    Some(out.code),
+                    &stderr,
+                    message,
+                ));
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outcome(mode: Mode, effect: Effect) -> Outcome {
+        let inventory = Inventory::parse(
+            "inv.toml",
+            "[hosts.here]\ntransport = \"local\"\n",
+            std::path::Path::new("/"),
+        )
+        .unwrap();
+        let ctx = Ctx::new(mode, inventory, Settings::default()).unwrap();
+        let host = ctx.inventory.host("here").unwrap();
+        let req = ExecRequest {
+            command: transport::Command::argv(["echo", "ran"]),
+            sudo: false,
+            stdin: None,
+            timeout: Duration::from_secs(10),
+            sensitive: false,
+        };
+        ctx.exec(&host, &req, effect).unwrap()
+    }
+
+    #[test]
+    fn a_dry_run_plans_what_it_does_not_run_and_never_fakes_an_output() {
+        let ran = |o: Outcome| o.ran().map(|out| out.stdout);
+        assert_eq!(
+            ran(outcome(Mode::Run, Effect::Mutation)).as_deref(),
+            Some("ran\n")
+        );
+        assert_eq!(
+            ran(outcome(Mode::Plan, Effect::Probe)).as_deref(),
+            Some("ran\n")
+        );
+        assert_eq!(ran(outcome(Mode::Plan, Effect::Mutation)), None);
+        assert_eq!(ran(outcome(Mode::Offline, Effect::Probe)), None);
+    }
+
+    #[test]
+    fn a_phase_guard_puts_the_phase_before_back() {
+        let ctx = Ctx::new(Mode::Offline, Inventory::default(), Settings::default()).unwrap();
+        assert!(!ctx.declaring());
+        {
+            let _declaring = ctx.enter(Phase::Declaring);
+            assert!(ctx.declaring());
+            {
+                let _running = ctx.enter(Phase::Running);
+                assert!(!ctx.declaring());
+            }
+            assert!(ctx.declaring(), "the inner guard restores the outer phase");
+        }
+        assert!(!ctx.declaring());
+        let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _declaring = ctx.enter(Phase::Declaring);
+            panic!("a bug while declaring");
+        }));
+        assert!(unwound.is_err());
+        assert!(!ctx.declaring(), "restored on a panic too");
     }
 }

@@ -3,8 +3,7 @@
 //!
 //! Rhai positions are 1-based line and 1-based character column; miette wants a byte offset.
 
-use crate::error::{Error, Kind};
-use crate::prims::Failure;
+use crate::error::{Error, Failure, Interrupted, Kind};
 use rhai::{EvalAltResult, ParseError, Position};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -65,7 +64,7 @@ pub fn message_of(err: &EvalAltResult) -> String {
             Some(f) => f.message,
             None => v.to_string(),
         },
-        EvalAltResult::ErrorTerminated(..) => "interrupted".into(),
+        EvalAltResult::ErrorTerminated(..) => Interrupted.to_string(),
         e => {
             let text = e.to_string();
             match text.rfind(" (line ") {
@@ -135,7 +134,16 @@ pub fn eval_error(err: &EvalAltResult, sources: &Sources) -> Error {
         Kind::Undo => "undo failed for this scope",
         _ => "here",
     };
-    let mut e = Error::new(kind, message);
+    let mut e = match inner {
+        // A remote failure keeps what the primitive knew: the host, the exit code, stderr.
+        EvalAltResult::ErrorRuntime(v, _) if kind == Kind::Remote => {
+            match v.clone().try_cast::<Failure>() {
+                Some(f) => Error::remote(&f.host, None, f.code, &f.stderr, message),
+                None => Error::new(kind, message),
+            }
+        }
+        _ => Error::new(kind, message),
+    };
     e = locate(
         e,
         sources,
@@ -168,6 +176,44 @@ pub fn parse_error(err: &ParseError, sources: &Sources, key: &str) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::exit;
+
+    #[test]
+    fn errors_keep_their_kind_and_exit_code_through_rhai() {
+        let sources = Sources::default();
+        let back = |e: Error| eval_error(&e.into_rhai("mgr-1"), &sources);
+        let remote = back(Error::remote(
+            "mgr-1",
+            Some("cfy status".into()),
+            Some(2),
+            "boom",
+            "`cfy status` exited with 2",
+        ));
+        match &remote {
+            Error::Remote {
+                host, code, stderr, ..
+            } => assert_eq!(
+                (host.as_str(), *code, stderr.as_str()),
+                ("mgr-1", Some(2), "boom")
+            ),
+            other => panic!("not remote: {other:?}"),
+        }
+        assert_eq!(remote.exit_code(), exit::REMOTE);
+        let journal = back(Error::journal(std::path::Path::new("/j"), "disk full"));
+        assert_eq!(journal.exit_code(), exit::JOURNAL);
+        assert_eq!(journal.message(), "cannot write journal /j: disk full");
+        assert_eq!(back(Error::new(Kind::Paused, "p")).exit_code(), exit::USAGE);
+        assert!(matches!(
+            back(Error::new(Kind::Paused, "p")),
+            Error::Paused { .. }
+        ));
+        assert_eq!(back(Error::new(Kind::Undo, "u")).exit_code(), exit::UNDO);
+        let stopped = back(Error::new(Kind::Interrupted, ""));
+        assert!(matches!(stopped, Error::Interrupted { .. }));
+        assert_eq!(stopped.exit_code(), exit::INTERRUPTED);
+        let io = Error::io("cannot write x", std::io::Error::other("disk full"));
+        assert_ne!(io.exit_code(), exit::USAGE, "I/O never claims bad usage");
+    }
 
     #[test]
     fn spans_are_byte_offsets_of_1_based_positions() {

@@ -2,10 +2,10 @@
 
 use crate::context::Ctx;
 use crate::diag::{self, Sources};
-use crate::error::Result;
+use crate::error::{Interrupted, Result};
 use crate::prims::{self, inventory::InventoryRef};
 use crate::runbook::{Resolver, Source};
-use rhai::{Engine, Scope, AST};
+use rhai::{Dynamic, Engine, Scope, AST};
 use std::sync::Arc;
 
 /// An engine bound to a run's context, with the runbook compiled.
@@ -27,7 +27,7 @@ pub fn engine(ctx: &Arc<Ctx>, source: Option<&Source>, sources: &Sources) -> Eng
     });
     prims::register_all(&mut engine, ctx);
     let cancel = ctx.cancel.clone();
-    engine.on_progress(move |_| cancel.is_cancelled().then(|| "interrupted".into()));
+    engine.on_progress(move |_| cancel.is_cancelled().then(|| Dynamic::from(Interrupted)));
     let redactor = ctx.redactor.clone();
     engine.on_print(move |s| outln!("{}", redactor.redact(s)));
     let redactor = ctx.redactor.clone();

@@ -16,6 +16,8 @@
 //! ```
 //! Host order is the file's order: `group("new_managers")[0]` is the first one written.
 
+pub mod ansible;
+
 use crate::error::{Error, Result};
 use indexmap::IndexMap;
 use serde::Deserialize;
@@ -126,14 +128,13 @@ pub(crate) fn expand_home(p: &str, base: &Path) -> PathBuf {
 
 impl Inventory {
     /// Read an inventory file: runbook's TOML, or an Ansible inventory (YAML, INI, JSON, a
-    /// dynamic inventory script), told apart by content (see [`crate::ansible`]).
+    /// dynamic inventory script), told apart by content (see [`ansible`]).
     pub fn load(path: &Path) -> Result<Self> {
-        let mut inv = match crate::ansible::load(path)? {
+        let mut inv = match ansible::load(path)? {
             Some(hosts) => Self::from_hosts(hosts),
             None => {
-                let text = std::fs::read_to_string(path).map_err(|e| {
-                    Error::io(format!("cannot read inventory {}", path.display()), e)
-                })?;
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| Error::input("inventory", path, e))?;
                 Self::parse(
                     &path.display().to_string(),
                     &text,
@@ -351,10 +352,17 @@ transport = "local"
     #[test]
     fn an_empty_inventory_and_an_address_like_an_option_are_refused() {
         let empty = Inventory::parse("inv.toml", "[defaults]\nuser = \"ops\"\n", Path::new("/"));
-        assert_eq!(empty.unwrap_err().message, "inventory inv.toml has no host");
+        assert_eq!(
+            empty.unwrap_err().message(),
+            "inventory inv.toml has no host"
+        );
         let text = "[hosts.evil]\naddress = \"-oProxyCommand=touch /tmp/pwned\"\n";
         let err = Inventory::parse("inv.toml", text, Path::new("/")).unwrap_err();
-        assert!(err.message.contains("starts with `-`"), "{}", err.message);
+        assert!(
+            err.message().contains("starts with `-`"),
+            "{}",
+            err.message()
+        );
         let text = "[hosts.-evil]\n";
         assert!(Inventory::parse("inv.toml", text, Path::new("/")).is_err());
     }
@@ -382,21 +390,23 @@ transport = "local"
         let text = "[hosts.a]\nadress = \"x\"\n";
         let err = Inventory::parse("inv.toml", text, Path::new("/")).unwrap_err();
         assert!(
-            err.message.contains("unknown field `adress`"),
+            err.message().contains("unknown field `adress`"),
             "{}",
-            err.message
+            err.message()
         );
-        let loc = err.location.unwrap();
-        assert_eq!(
-            &text[loc.span.offset()..loc.span.offset() + loc.span.len()],
-            "adress"
-        );
+        let span = miette::Diagnostic::labels(&err)
+            .and_then(|mut labels| labels.next())
+            .expect("the error points at the field");
+        assert_eq!(&text[span.offset()..span.offset() + span.len()], "adress");
     }
 
     #[test]
     fn unknown_group_lists_the_known_ones() {
         let inv = Inventory::parse("inv.toml", INV, Path::new("/")).unwrap();
         let err = inv.group("old").unwrap_err();
-        assert_eq!(err.help.as_deref(), Some("groups: new_managers, patroni"));
+        assert_eq!(
+            err.help_text().as_deref(),
+            Some("groups: new_managers, patroni")
+        );
     }
 }

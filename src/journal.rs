@@ -11,7 +11,9 @@
 //! A crash can tear the last line. [`Journal::open`] cuts a torn tail off into `journal.jsonl.torn`
 //! and records that before it appends, so a torn line never merges with the next record.
 
-use crate::error::{Error, Kind, Result};
+pub mod events;
+
+use crate::error::{Error, Result};
 use crate::secret::{Redactor, SecretSource};
 use crate::undo::UndoAction;
 use serde::{Deserialize, Serialize};
@@ -258,7 +260,7 @@ impl Journal {
         file.write_all(line.as_bytes())
             .and_then(|_| file.sync_data())
             .map_err(|e| Error::journal(&self.path, e))?;
-        crate::events::journal_record(&self.path, &record);
+        events::journal_record(&self.path, &record);
         Ok(())
     }
 }
@@ -274,8 +276,8 @@ pub fn torn_path(journal: &Path) -> PathBuf {
 /// [`torn_path`] and truncate the journal before it. Returns the event recording the cut.
 fn cut_torn_tail(path: &Path) -> Result<Option<Event>> {
     let io = |e: std::io::Error| {
-        Error::new(
-            Kind::Journal,
+        Error::state(
+            path,
             format!(
                 "cannot cut the torn last line off journal {}: {e}",
                 path.display()
@@ -326,12 +328,8 @@ type CorruptLine = (usize, String);
 /// Every line of a journal, parsed: a record, or the line number and why it is not one.
 /// The last line may be torn (a crash mid-write): it is left out rather than reported.
 fn parse_lines(path: &Path) -> Result<(Vec<Record>, Vec<CorruptLine>)> {
-    let bytes = std::fs::read(path).map_err(|e| {
-        Error::new(
-            Kind::Journal,
-            format!("cannot read journal {}: {e}", path.display()),
-        )
-    })?;
+    let bytes = std::fs::read(path)
+        .map_err(|e| Error::state(path, format!("cannot read journal {}: {e}", path.display())))?;
     let lines: Vec<&[u8]> = bytes
         .strip_suffix(b"\n")
         .unwrap_or(&bytes)
@@ -357,8 +355,8 @@ pub fn read(path: &Path) -> Result<Vec<Record>> {
     let (records, bad) = parse_lines(path)?;
     match bad.first() {
         None => Ok(records),
-        Some((line, why)) => Err(Error::new(
-            Kind::Journal,
+        Some((line, why)) => Err(Error::state(
+            path,
             format!(
                 "journal {} line {line} is corrupt ({why}){}",
                 path.display(),
@@ -423,7 +421,12 @@ impl RunDir {
             .recursive(true)
             .mode(0o700)
             .create(root)
-            .map_err(|e| Error::io(format!("cannot create state dir {}", root.display()), e))?;
+            .map_err(|e| {
+                Error::state(
+                    root,
+                    format!("cannot create state dir {}: {e}", root.display()),
+                )
+            })?;
         let stamp = time::OffsetDateTime::now_utc()
             .format(time::macros::format_description!(
                 "[year][month][day]-[hour][minute][second]"
@@ -444,9 +447,9 @@ impl RunDir {
                 Ok(()) => return Ok((Self { path }, id)),
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
                 Err(e) => {
-                    return Err(Error::io(
-                        format!("cannot create run dir {}", path.display()),
-                        e,
+                    return Err(Error::state(
+                        &path,
+                        format!("cannot create run dir {}: {e}", path.display()),
                     ))
                 }
             }
@@ -470,7 +473,15 @@ impl RunDir {
             return Ok(Self { path });
         }
         let mut runs: Vec<(std::time::SystemTime, PathBuf)> = std::fs::read_dir(root)
-            .map_err(|e| Error::io(format!("no runs in {}", root.display()), e))?
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => {
+                    Error::usage(format!("no runs in {}", root.display()))
+                }
+                _ => Error::state(
+                    root,
+                    format!("cannot list the runs in {}: {e}", root.display()),
+                ),
+            })?
             .filter_map(|e| e.ok())
             .map(|e| e.path())
             .filter(|p| p.join("run.json").exists())
@@ -491,7 +502,8 @@ impl RunDir {
     }
 
     pub fn write_meta(&self, meta: &RunMeta, source: &str) -> Result<()> {
-        let json = serde_json::to_string_pretty(meta).map_err(|e| Error::usage(e.to_string()))?;
+        let json = serde_json::to_string_pretty(meta)
+            .map_err(|e| Error::state(&self.path, format!("cannot write the run's meta: {e}")))?;
         write_private(&self.source_path(), source)?;
         write_private(&self.path.join("run.json"), &json)
     }
@@ -499,15 +511,15 @@ impl RunDir {
     pub fn read_meta(&self) -> Result<RunMeta> {
         let p = self.path.join("run.json");
         let text = std::fs::read_to_string(&p)
-            .map_err(|e| Error::io(format!("cannot read {}", p.display()), e))?;
+            .map_err(|e| Error::state(&p, format!("cannot read {}: {e}", p.display())))?;
         serde_json::from_str(&text)
-            .map_err(|e| Error::usage(format!("{} is corrupt: {e}", p.display())))
+            .map_err(|e| Error::state(&p, format!("{} is corrupt: {e}", p.display())))
     }
 }
 
 /// Write a file only its owner can read, and sync it.
 pub fn write_private(path: &Path, text: &str) -> Result<()> {
-    let io = |e| Error::io(format!("cannot write {}", path.display()), e);
+    let io = |e| Error::state(path, format!("cannot write {}: {e}", path.display()));
     let mut f = OpenOptions::new()
         .create(true)
         .write(true)
@@ -576,6 +588,19 @@ pub fn replay(records: &[Record]) -> Replay {
 }
 
 impl Replay {
+    /// The undo left pending, newest first (the order it runs in), with the ids it was pushed with.
+    pub fn pending(&self) -> Vec<crate::undo::Pending> {
+        self.pending_undo
+            .iter()
+            .rev()
+            .map(|(id, description, action)| crate::undo::Pending {
+                id: *id,
+                description: description.clone(),
+                action: action.clone(),
+            })
+            .collect()
+    }
+
     /// The finished steps once the pending undo has run: a step whose temporary changes that
     /// undo reverts is not finished any more (see `replay`).
     pub fn finished_after_revert(&self) -> Vec<String> {

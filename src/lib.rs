@@ -9,7 +9,7 @@ macro_rules! outln {
     ($($arg:tt)*) => {{
         use std::io::Write as _;
         // `--events -` owns stdout: what is meant for people goes to stderr then.
-        let _ = if $crate::events::on_stdout() {
+        let _ = if $crate::journal::events::on_stdout() {
             writeln!(std::io::stderr(), $($arg)*)
         } else {
             writeln!(std::io::stdout(), $($arg)*)
@@ -33,14 +33,11 @@ macro_rules! err {
     }};
 }
 
-pub mod ansible;
 pub mod cli;
-pub mod completion;
 pub mod context;
 pub mod diag;
 pub mod engine;
 pub mod error;
-pub mod events;
 pub mod inventory;
 pub mod inventory_list;
 pub mod journal;
@@ -73,6 +70,6 @@ pub fn run_cli() -> i32 {
             code
         }
     };
-    events::exit(code);
+    journal::events::exit(code);
     code
 }

@@ -5,21 +5,20 @@
 //! its own run folder and journal (so every command typed is journaled, secrets redacted, and
 //! `runbook log`/`runbook revert` work on it). `--run RUN` attaches to an earlier run instead: its
 //! journal, its runbook, and the undo it left pending. A failed step of an interactive `run` opens
-//! the same REPL on the live run (see [`recover`]).
+//! the same REPL on the live run (see [`Prompt`], the hook the CLI hands to `run` and `resume`).
 
 mod complete;
 mod recover;
 mod session;
 mod show;
 
-pub use recover::{offers_recovery, recover};
+pub use recover::Prompt;
 
 use crate::context::{Mode, Settings};
 use crate::error::{Error, Result};
-use crate::journal::{self, Event, Journal, RunDir, RunMeta};
+use crate::journal::{self, Event, RunDir, RunMeta};
 use crate::runbook;
-use crate::runner::{self, Invocation};
-use crate::undo::Pending;
+use crate::runner::{self, Invocation, Run};
 use session::{LineEditor, Session};
 use std::cell::Cell;
 use std::path::PathBuf;
@@ -78,7 +77,7 @@ fn editor(session: &Session) -> Result<LineEditor> {
         .map_err(|e| Error::usage(format!("line editor: {e}")))?
         .build();
     let mut rl = keeping_sigint(|| LineEditor::with_config(config))
-        .map_err(|e| Error::usage(format!("cannot open the line editor: {e}")))?;
+        .map_err(|e| Error::io("cannot open the line editor", e))?;
     rl.set_helper(Some(complete::Helper::new(session.words())));
     if let Some(path) = history_path() {
         let _ = rl.load_history(&path);
@@ -208,14 +207,12 @@ fn start(opts: &Options, root: &std::path::Path) -> Result<(Session, String, boo
             (Arc::new(ctx), None, secrets)
         }
     };
-    let (run, id) = RunDir::create(root, "repl")?;
     let (name, text, module_dir) = match &loaded {
         Some((s, _)) => (s.name.clone(), s.text.clone(), s.module_dir.clone()),
         None => ("repl".to_string(), String::new(), None),
     };
     let meta = RunMeta {
-        id: id.clone(),
-        runbook: name.clone(),
+        runbook: name,
         module_dir,
         inventory: ctx.inventory.path.clone(),
         params: ctx.overrides.clone(),
@@ -223,26 +220,21 @@ fn start(opts: &Options, root: &std::path::Path) -> Result<(Session, String, boo
         created: journal::now(),
         ..RunMeta::default()
     };
-    run.write_meta(&meta, &text)?;
-    ctx.set_journal(Journal::open(&run.journal_path(), ctx.redactor.clone())?, 0);
-    ctx.record(Event::RunStart {
-        runbook: name,
-        mode: "repl".into(),
-    })?;
+    let run = Run::create(root, "repl", meta, &text, &ctx, "repl")?;
     let session = Session::new(&ctx, loaded, None);
-    Ok((session, id, false))
+    Ok((session, run.meta.id, false))
 }
 
 /// Attach to an earlier run: its runbook, inventory and parameters, its journal, and the undo it
 /// left pending (`:undo` runs it, journaled under the ids it was pushed with).
 fn attach(opts: &Options, root: &std::path::Path, run_id: &str) -> Result<(Session, String, bool)> {
-    let run = RunDir::find(root, Some(run_id))?;
-    let (source, mut inv, meta) = runner::reopen(&run, &opts.secrets, &opts.settings)?;
+    let run = Run::find(root, Some(run_id))?;
+    let (source, mut inv) = runner::reopen(&run, &opts.secrets, &opts.settings)?;
     if opts.inventory.is_some() {
         inv.inventory = opts.inventory.clone();
     }
     inv.sets.extend(opts.sets.iter().cloned());
-    let replay = journal::replay(&journal::read(&run.journal_path())?);
+    let replay = journal::replay(&journal::read(&run.dir.journal_path())?);
     let (ctx, loaded) = if source.text.trim().is_empty() {
         // A REPL session's own folder: no runbook to load.
         let (ctx, _) = runner::context(Mode::Run, &inv)?;
@@ -251,26 +243,14 @@ fn attach(opts: &Options, root: &std::path::Path, run_id: &str) -> Result<(Sessi
         let (ctx, script, _) = runner::prepare(Mode::Run, &source, &inv)?;
         (ctx, Some((source, script)))
     };
-    ctx.set_journal(
-        Journal::open(&run.journal_path(), ctx.redactor.clone())?,
-        replay.next_undo_id,
-    );
+    run.attach(&ctx, replay.next_undo_id)?;
     ctx.record(Event::Note {
         step: None,
         message: "repl: attached (runbook repl --run)".into(),
     })?;
     let mut session = Session::new(&ctx, loaded, None);
-    session.attached = replay
-        .pending_undo
-        .iter()
-        .rev()
-        .map(|(id, description, action)| Pending {
-            id: *id,
-            description: description.clone(),
-            action: action.clone(),
-        })
-        .collect();
-    Ok((session, meta.id, true))
+    session.attached = replay.pending();
+    Ok((session, run.meta.id, true))
 }
 
 /// On leaving with temporary changes still in place: offer to undo them (at a terminal), else say

@@ -59,8 +59,7 @@ fn is_path(spec: &str) -> bool {
 pub fn load(spec: &str) -> Result<Source> {
     if is_path(spec) {
         let path = Path::new(spec);
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::io(format!("cannot read runbook {spec}"), e))?;
+        let text = std::fs::read_to_string(path).map_err(|e| Error::input("runbook", path, e))?;
         let dir = path.parent().map(|p| {
             if p.as_os_str().is_empty() {
                 Path::new(".")

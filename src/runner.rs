@@ -4,16 +4,19 @@
 //! steps, runs no step, touches no host) so bad `--set`/`--only`/`--from` input fails before
 //! anything changes, then the real pass in which `step()` runs the selected steps.
 
-use crate::context::{Ctx, Mode, Selection, Settings};
+use crate::context::{Ctx, Mode, Phase, Selection, Settings};
 use crate::engine::{self, Script};
 use crate::error::{Error, Kind, Result};
 use crate::inventory::Inventory;
-use crate::journal::{self, Event, Journal, RunDir, RunMeta};
+use crate::journal::{self, Event, RunDir, RunMeta};
 use crate::runbook::{self, Source};
 use crate::secret::{parse_secret_arg, SecretSource};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+mod run;
+pub use run::Run;
 
 /// What the user asked for on the command line.
 #[derive(Debug, Clone, Default)]
@@ -81,10 +84,11 @@ pub fn prepare(
     let (ctx, secret_sources) = context(mode, inv)?;
     let ctx = Arc::new(ctx);
     let script = engine::compile(&ctx, source)?;
-    ctx.model().declaring = true;
-    let declared = script.run(&ctx);
-    ctx.model().declaring = false;
-    declared.map_err(|e| match (&e.kind, inv.inventory.is_none()) {
+    let declared = {
+        let _declaring = ctx.enter(Phase::Declaring);
+        script.run(&ctx)
+    };
+    declared.map_err(|e| match (e.kind(), inv.inventory.is_none()) {
         (Kind::Usage, true) => {
             e.with_help("this runbook reads the inventory when it loads: pass -i INVENTORY")
         }
@@ -221,7 +225,8 @@ fn install_signals(ctx: &Arc<Ctx>) {
 }
 
 /// Execute the selected steps, then the run-level undo; journal the outcome.
-fn execute(ctx: &Arc<Ctx>, script: &Script, run: &RunDir, id: &str) -> Result<()> {
+fn execute(ctx: &Arc<Ctx>, script: &Script, run: &Run) -> Result<()> {
+    let (id, dir) = (run.id(), &run.dir);
     install_signals(ctx);
     // A bug that panics must not skip the undo: the run-level close below still finds every
     // scope the panic left open.
@@ -245,7 +250,7 @@ fn execute(ctx: &Arc<Ctx>, script: &Script, run: &RunDir, id: &str) -> Result<()
     };
     let ended = ctx.record(Event::RunEnd {
         ok: result.is_ok(),
-        error: result.as_ref().err().map(|e| e.message.clone()),
+        error: result.as_ref().err().map(Error::message),
     });
     // The run's own failure says more than a journal that could not record it.
     let result = match (result, ended) {
@@ -255,13 +260,14 @@ fn execute(ctx: &Arc<Ctx>, script: &Script, run: &RunDir, id: &str) -> Result<()
     match &result {
         Ok(()) => outln!(
             "run {id} finished: {}\njournal: {}",
-            summary(run),
-            run.journal_path().display()
+            summary(dir),
+            dir.journal_path().display()
         ),
-        Err(e) if e.kind == Kind::Usage && e.message.contains("stopped at a pause") => {}
+        // The operator stopped at a pause on purpose: the pause said how to go on.
+        Err(Error::Paused { .. }) => {}
         Err(_) => errln!(
             "run {id} failed; journal: {}\nafter fixing the cause: runbook resume {id}",
-            run.journal_path().display()
+            dir.journal_path().display()
         ),
     }
     result
@@ -301,9 +307,8 @@ pub fn run(inv: &Invocation) -> Result<()> {
     let source = runbook::load(&inv.runbook)?;
     let (ctx, script, secrets) = prepare(Mode::Run, &source, inv)?;
     let root = RunDir::root(inv.state_dir.as_deref());
-    let (run, id) = RunDir::create(&root, &source.name)?;
     let meta = RunMeta {
-        id: id.clone(),
+        id: String::new(),
         runbook: source.name.clone(),
         module_dir: source.module_dir.clone(),
         inventory: ctx.inventory.path.clone(),
@@ -313,44 +318,27 @@ pub fn run(inv: &Invocation) -> Result<()> {
         secrets,
         created: journal::now(),
     };
-    run.write_meta(&meta, &source.text)?;
-    ctx.set_journal(Journal::open(&run.journal_path(), ctx.redactor.clone())?, 0);
-    ctx.record(Event::RunStart {
-        runbook: source.name.clone(),
-        mode: "run".into(),
-    })?;
+    let run = Run::create(&root, &source.name, meta, &source.text, &ctx, "run")?;
     ctx.say(&format!(
-        "run {id}: {} on {}",
+        "run {}: {} on {}",
+        run.id(),
         source.name,
-        meta.inventory
+        run.meta
+            .inventory
             .as_ref()
             .map(|p| p.display().to_string())
             .unwrap_or_default()
     ));
-    execute(&ctx, &script, &run, &id)
-}
-
-/// The exact runbook source a run ran (kept in its folder), and how it was started.
-pub fn run_source(run: &RunDir) -> Result<(Source, RunMeta)> {
-    let meta = run.read_meta()?;
-    let text = std::fs::read_to_string(run.source_path())
-        .map_err(|e| Error::io(format!("cannot read {}", run.source_path().display()), e))?;
-    let source = Source {
-        name: meta.runbook.clone(),
-        display: meta.runbook.clone(),
-        text,
-        module_dir: meta.module_dir.clone(),
-    };
-    Ok((source, meta))
+    execute(&ctx, &script, &run)
 }
 
 /// The invocation a run was started with, from its folder (secrets re-read from their sources).
 pub fn reopen(
-    run: &RunDir,
+    run: &Run,
     extra_secrets: &[String],
     settings: &Settings,
-) -> Result<(Source, Invocation, RunMeta)> {
-    let (source, meta) = run_source(run)?;
+) -> Result<(Source, Invocation)> {
+    let (source, meta) = (run.source()?, &run.meta);
     let mut secrets = Vec::new();
     for (name, src) in &meta.secrets {
         match src {
@@ -380,7 +368,7 @@ pub fn reopen(
         settings: settings.clone(),
         state_dir: None,
     };
-    Ok((source, inv, meta))
+    Ok((source, inv))
 }
 
 /// Run the undo an earlier attempt left pending (it crashed or was killed mid-scope).
@@ -392,17 +380,7 @@ fn revert_pending(ctx: &Ctx, replay: &journal::Replay) -> Result<()> {
         "running {} undo record(s) left by the earlier attempt",
         replay.pending_undo.len()
     ));
-    let pending = replay
-        .pending_undo
-        .iter()
-        .rev()
-        .map(|(id, description, action)| crate::undo::Pending {
-            id: *id,
-            description: description.clone(),
-            action: action.clone(),
-        })
-        .collect();
-    ctx.run_undo(pending, true)
+    ctx.run_undo(replay.pending(), true)
 }
 
 /// `runbook resume`: pending undo first, then the steps that did not finish.
@@ -412,27 +390,24 @@ pub fn resume(
     settings: &Settings,
     secrets: &[String],
 ) -> Result<()> {
-    let run = RunDir::find(&RunDir::root(state_dir), run_id)?;
-    let (source, mut inv, meta) = reopen(&run, secrets, settings)?;
-    let replay = journal::replay(&journal::read(&run.journal_path())?);
+    let run = Run::find(&RunDir::root(state_dir), run_id)?;
+    let (source, mut inv) = reopen(&run, secrets, settings)?;
+    let replay = journal::replay(&journal::read(&run.dir.journal_path())?);
     // The pending undo runs first (below), so the steps whose changes it reverts run again.
     let finished = replay.finished_after_revert();
     inv.selection.finished = finished.clone();
     let (ctx, script, _) = prepare(Mode::Run, &source, &inv)?;
-    ctx.set_journal(
-        Journal::open(&run.journal_path(), ctx.redactor.clone())?,
-        replay.next_undo_id,
-    );
+    run.attach(&ctx, replay.next_undo_id)?;
     ctx.record(Event::Resume {
         skipping: finished.clone(),
     })?;
     ctx.say(&format!(
         "resuming run {}: {} step(s) finished earlier",
-        meta.id,
+        run.id(),
         finished.len()
     ));
     revert_pending(&ctx, &replay)?;
-    execute(&ctx, &script, &run, &meta.id)
+    execute(&ctx, &script, &run)
 }
 
 /// `runbook revert`: run the undo a crashed or killed run left pending. With `salvage`, a journal
@@ -444,12 +419,12 @@ pub fn revert(
     settings: &Settings,
     salvage: bool,
 ) -> Result<()> {
-    let run = RunDir::find(&RunDir::root(state_dir), run_id)?;
-    let meta = run.read_meta()?;
+    let run = Run::find(&RunDir::root(state_dir), run_id)?;
+    let (meta, journal_path) = (&run.meta, run.dir.journal_path());
     let (records, skipped) = if salvage {
-        journal::read_salvage(&run.journal_path())?
+        journal::read_salvage(&journal_path)?
     } else {
-        (journal::read(&run.journal_path())?, Vec::new())
+        (journal::read(&journal_path)?, Vec::new())
     };
     let replay = journal::replay(&records);
     let ctx = Ctx::new(
@@ -457,10 +432,7 @@ pub fn revert(
         load_inventory(meta.inventory.as_deref())?,
         settings.clone(),
     )?;
-    ctx.set_journal(
-        Journal::open(&run.journal_path(), ctx.redactor.clone())?,
-        replay.next_undo_id,
-    );
+    run.attach(&ctx, replay.next_undo_id)?;
     if !skipped.is_empty() {
         let lines: Vec<String> = skipped.iter().map(|n| n.to_string()).collect();
         let message = format!(

@@ -14,6 +14,8 @@ mod inventory;
 mod lab_env;
 /// The lab itself: from any checkout; the manager simulator against Cloudify's real CLI.
 mod lab_itself;
+/// The top-level modules of src/ depend one way only (no import cycle).
+mod layers;
 /// The REPL and the recovery prompt on a failed step, through a pseudo-terminal against the lab.
 mod repl;
 /// Running runbooks on the Local transport: steps, selection, journal, resume, plan, secrets.

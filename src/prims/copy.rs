@@ -8,7 +8,7 @@
 
 use super::{add, at, host_of, usage, Failure, RhaiResult};
 use crate::context::{Ctx, Effect, Mode};
-use crate::error::Kind;
+use crate::error::{CopyError, Interrupted, Kind};
 use crate::inventory::HostInfo;
 use crate::journal::Event;
 use crate::transport::{self, Command, ExecRequest, Spawned};
@@ -43,7 +43,7 @@ struct CopyOpts {
     sudo: bool,
     /// chmod mode for the destination (default 0600: snapshots hold secrets).
     mode: String,
-    /// Fail when no byte moves for this long.
+    /// CopyError when no byte moves for this long.
     idle: Duration,
 }
 
@@ -93,8 +93,6 @@ impl CopyOpts {
     }
 }
 
-type Fail = String;
-
 fn temp_name(path: &str) -> String {
     static N: AtomicU64 = AtomicU64::new(0);
     format!(
@@ -111,7 +109,7 @@ async fn remote(
     argv: &[&str],
     sudo: bool,
     effect: Effect,
-) -> Result<transport::ExecOutput, Fail> {
+) -> Result<transport::ExecOutput, CopyError> {
     let req = ExecRequest {
         command: Command::argv(argv.iter().copied()),
         sudo,
@@ -119,9 +117,11 @@ async fn remote(
         timeout: ctx.settings.default_timeout,
         sensitive: false,
     };
+    // A copy runs only in a real run (a dry run shows it whole, before any of this).
     ctx.exec_async(host, &req, effect, &ctx.cancel)
-        .await
-        .map_err(|e| e.to_string())
+        .await?
+        .ran()
+        .ok_or_else(|| CopyError::Failed(format!("{}: not run (a dry run)", host.name)))
 }
 
 async fn remote_ok(
@@ -130,16 +130,16 @@ async fn remote_ok(
     argv: &[&str],
     sudo: bool,
     effect: Effect,
-) -> Result<String, Fail> {
+) -> Result<String, CopyError> {
     let out = remote(ctx, host, argv, sudo, effect).await?;
     if out.code != 0 {
-        return Err(format!(
+        return Err(CopyError::Failed(format!(
             "{}: `{}` exited with {}: {}",
             host.name,
             argv.join(" "),
             out.code,
             out.stderr.trim()
-        ));
+        )));
     }
     Ok(out.stdout)
 }
@@ -156,20 +156,20 @@ async fn remote_sha256(
     path: &str,
     sudo: bool,
     effect: Effect,
-) -> Result<String, Fail> {
+) -> Result<String, CopyError> {
     let argv = ["sh", "-c", REMOTE_SHA256, "runbook-sha256", path];
     first_hash(&remote_ok(ctx, host, &argv, sudo, effect).await?)
 }
 
-fn first_hash(text: &str) -> Result<String, Fail> {
+fn first_hash(text: &str) -> Result<String, CopyError> {
     text.split_whitespace()
         .next()
         .filter(|h| h.len() == 64 && h.chars().all(|c| c.is_ascii_hexdigit()))
         .map(str::to_string)
-        .ok_or_else(|| format!("unexpected sha256 output: {}", text.trim()))
+        .ok_or_else(|| CopyError::Failed(format!("unexpected sha256 output: {}", text.trim())))
 }
 
-async fn exists(ctx: &Ctx, side: &Side, sudo: bool) -> Result<bool, Fail> {
+async fn exists(ctx: &Ctx, side: &Side, sudo: bool) -> Result<bool, CopyError> {
     match side {
         Side::Local(p) => Ok(p.exists()),
         Side::Remote(h, p) => Ok(remote(ctx, h, &["test", "-e", p], sudo, Effect::Probe)
@@ -179,12 +179,12 @@ async fn exists(ctx: &Ctx, side: &Side, sudo: bool) -> Result<bool, Fail> {
     }
 }
 
-async fn size_of(ctx: &Ctx, side: &Side, sudo: bool) -> Result<u64, Fail> {
+async fn size_of(ctx: &Ctx, side: &Side, sudo: bool) -> Result<u64, CopyError> {
     let text = match side {
         Side::Local(p) => {
             return std::fs::metadata(p)
                 .map(|m| m.len())
-                .map_err(|e| format!("{}: {e}", p.display()))
+                .map_err(|e| CopyError::Failed(format!("{}: {e}", p.display())))
         }
         Side::Remote(h, p) => {
             remote_ok(
@@ -199,7 +199,7 @@ async fn size_of(ctx: &Ctx, side: &Side, sudo: bool) -> Result<u64, Fail> {
     };
     text.trim()
         .parse()
-        .map_err(|_| format!("cannot read the size of {}", side.describe()))
+        .map_err(|_| CopyError::Failed(format!("cannot read the size of {}", side.describe())))
 }
 
 async fn spawn(
@@ -207,12 +207,12 @@ async fn spawn(
     host: &Arc<HostInfo>,
     argv: &[&str],
     sudo: bool,
-) -> Result<Spawned, Fail> {
+) -> Result<Spawned, CopyError> {
     let line = Command::argv(argv.iter().copied()).render(sudo);
     ctx.transport(host)
         .spawn(&line, true)
         .await
-        .map_err(|e| e.to_string())
+        .map_err(|e| CopyError::Failed(e.to_string()))
 }
 
 /// Read everything from a stream (a child's stderr) in the background.
@@ -250,7 +250,7 @@ async fn pump(
     mut w: impl AsyncWrite + Unpin,
     idle: Duration,
     bar: &ProgressBar,
-) -> Result<(u64, String), Fail> {
+) -> Result<(u64, String), CopyError> {
     let stalled = move |what: &str| {
         format!(
             "no data {what} for {} s (connection lost or host frozen?)",
@@ -273,7 +273,7 @@ async fn pump(
             let n = tokio::time::timeout(idle, r.read(&mut buf))
                 .await
                 .map_err(|_| stalled("from the source"))?
-                .map_err(|e| format!("reading the source: {e}"))?;
+                .map_err(|e| CopyError::Failed(format!("reading the source: {e}")))?;
             if n == 0 {
                 break;
             }
@@ -283,7 +283,7 @@ async fn pump(
                 break;
             }
         }
-        Ok::<_, Fail>(hex::encode(hasher.finalize()))
+        Ok::<_, CopyError>(hex::encode(hasher.finalize()))
     }));
     let mut total = 0u64;
     let written = async {
@@ -291,7 +291,7 @@ async fn pump(
             tokio::time::timeout(idle, w.write_all(&buf))
                 .await
                 .map_err(|_| stalled("accepted by the destination"))?
-                .map_err(|e| format!("writing the destination: {e}"))?;
+                .map_err(|e| CopyError::Failed(format!("writing the destination: {e}")))?;
             total += buf.len() as u64;
             bar.set_position(total);
             let _ = free_tx.send(buf).await;
@@ -299,7 +299,7 @@ async fn pump(
         tokio::time::timeout(idle, w.shutdown())
             .await
             .map_err(|_| stalled("accepted by the destination"))?
-            .map_err(|e| format!("closing the destination: {e}"))
+            .map_err(|e| CopyError::Failed(format!("closing the destination: {e}")))
     }
     .await;
     // The writer failed: stop the reader now (it may be waiting on a stalled source).
@@ -310,7 +310,7 @@ async fn pump(
     // Otherwise the writer saw the reader's end: a clean end of the source, or its failure.
     let sha = reader
         .await
-        .map_err(|e| format!("reading the source: {e}"))??;
+        .map_err(|e| CopyError::Failed(format!("reading the source: {e}")))??;
     Ok((total, sha))
 }
 
@@ -322,13 +322,13 @@ struct Transfer<'a> {
 }
 
 impl Transfer<'_> {
-    async fn run(&self, tmp: &str) -> Result<(u64, String), Fail> {
+    async fn run(&self, tmp: &str) -> Result<(u64, String), CopyError> {
         let (ctx, opts) = (self.ctx, &self.opts);
         if exists(ctx, &self.dst, opts.sudo).await? && !opts.overwrite {
-            return Err(format!(
+            return Err(CopyError::Failed(format!(
                 "{} exists; pass #{{ overwrite: true }} to replace it",
                 self.dst.describe()
-            ));
+            )));
         }
         let size = size_of(ctx, &self.src, opts.sudo).await?;
         let bar = progress(
@@ -345,7 +345,7 @@ impl Transfer<'_> {
             Side::Local(p) => Box::new(
                 tokio::fs::File::open(p)
                     .await
-                    .map_err(|e| format!("{}: {e}", p.display()))?,
+                    .map_err(|e| CopyError::Failed(format!("{}: {e}", p.display())))?,
             ),
             Side::Remote(h, p) => {
                 let s = spawn(ctx, h, &["cat", "--", p], opts.sudo).await?;
@@ -366,14 +366,15 @@ impl Transfer<'_> {
                 use std::os::unix::fs::OpenOptionsExt;
                 // A download into a folder that does not exist yet creates it, as `mkdir -p` would.
                 if let Some(dir) = dest.parent().filter(|d| !d.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+                    std::fs::create_dir_all(dir)
+                        .map_err(|e| CopyError::Failed(format!("{}: {e}", dir.display())))?;
                 }
                 let f = std::fs::OpenOptions::new()
                     .write(true)
                     .create_new(true)
                     .mode(0o600)
                     .open(tmp)
-                    .map_err(|e| format!("{tmp}: {e}"))?;
+                    .map_err(|e| CopyError::Failed(format!("{tmp}: {e}")))?;
                 Box::new(tokio::fs::File::from_std(f))
             }
             Side::Remote(h, _) => {
@@ -399,66 +400,69 @@ impl Transfer<'_> {
         bar.finish_and_clear();
         // Exit codes first: they explain a pump failure better than a broken pipe does.
         if let (Some(w), Some(e)) = (dst_wait, dst_err) {
-            let code = w.await.map_err(|e| e.to_string())?;
+            let code = w.await.map_err(|e| CopyError::Failed(e.to_string()))?;
             if code != 0 {
-                return Err(format!(
+                return Err(CopyError::Failed(format!(
                     "writing {} failed: {}",
                     self.dst.describe(),
                     e.await.unwrap_or_default()
-                ));
+                )));
             }
         }
         if let (Some(w), Some(e)) = (src_wait, src_err) {
-            let code = w.await.map_err(|e| e.to_string())?;
+            let code = w.await.map_err(|e| CopyError::Failed(e.to_string()))?;
             if code != 0 {
-                return Err(format!(
+                return Err(CopyError::Failed(format!(
                     "reading {} failed: {}",
                     self.src.describe(),
                     e.await.unwrap_or_default()
-                ));
+                )));
             }
         }
         let (bytes, streamed) = pumped?;
         if let Some(src_sum) = src_sum? {
             if src_sum != streamed {
-                return Err(format!(
+                return Err(CopyError::Failed(format!(
                     "checksum mismatch: {} has sha256 {src_sum}, {streamed} arrived",
                     self.src.describe()
-                ));
+                )));
             }
         }
         let landed = match &self.dst {
             Side::Local(_) => {
-                let f = std::fs::File::open(tmp).map_err(|e| format!("{tmp}: {e}"))?;
-                f.sync_all().map_err(|e| format!("{tmp}: {e}"))?;
+                let f = std::fs::File::open(tmp)
+                    .map_err(|e| CopyError::Failed(format!("{tmp}: {e}")))?;
+                f.sync_all()
+                    .map_err(|e| CopyError::Failed(format!("{tmp}: {e}")))?;
                 streamed.clone()
             }
             Side::Remote(h, _) => remote_sha256(ctx, h, tmp, opts.sudo, Effect::Mutation).await?,
         };
         if landed != streamed {
-            return Err(format!(
+            return Err(CopyError::Failed(format!(
                 "checksum mismatch: sent sha256 {streamed}, {} holds {landed}",
                 self.dst.describe()
-            ));
+            )));
         }
         self.finalize(tmp).await?;
         Ok((bytes, streamed))
     }
 
     /// Give the verified temporary file its mode and its final name (no clobber unless asked).
-    async fn finalize(&self, tmp: &str) -> Result<(), Fail> {
+    async fn finalize(&self, tmp: &str) -> Result<(), CopyError> {
         let (ctx, opts) = (self.ctx, &self.opts);
         match &self.dst {
             Side::Local(dest) => {
                 let mode = u32::from_str_radix(&opts.mode, 8).unwrap_or(0o600);
                 std::fs::set_permissions(tmp, std::os::unix::fs::PermissionsExt::from_mode(mode))
-                    .map_err(|e| format!("{tmp}: {e}"))?;
+                    .map_err(|e| CopyError::Failed(format!("{tmp}: {e}")))?;
                 if opts.overwrite {
-                    std::fs::rename(tmp, dest).map_err(|e| format!("{}: {e}", dest.display()))
+                    std::fs::rename(tmp, dest)
+                        .map_err(|e| CopyError::Failed(format!("{}: {e}", dest.display())))
                 } else {
                     std::fs::hard_link(tmp, dest)
-                        .map_err(|e| format!("{}: {e}", dest.display()))?;
-                    std::fs::remove_file(tmp).map_err(|e| format!("{tmp}: {e}"))
+                        .map_err(|e| CopyError::Failed(format!("{}: {e}", dest.display())))?;
+                    std::fs::remove_file(tmp).map_err(|e| CopyError::Failed(format!("{tmp}: {e}")))
                 }
             }
             Side::Remote(h, dest) => {
@@ -515,7 +519,7 @@ fn copy(ctx: &Ctx, src: Side, dst: Side, opts: Map) -> RhaiResult<Map> {
         (Side::Remote(h, _), _) | (_, Side::Remote(h, _)) => h.name.clone(),
         _ => String::new(),
     };
-    if ctx.model().declaring {
+    if ctx.declaring() {
         return usage(transport::TransportError::OutsideStep.to_string());
     }
     if ctx.mode != Mode::Run {
@@ -542,15 +546,15 @@ fn copy(ctx: &Ctx, src: Side, dst: Side, opts: Map) -> RhaiResult<Map> {
         opts,
     };
     let started = Instant::now();
-    let outcome = ctx.rt.block_on(async {
+    let outcome = ctx.wait(async {
         let r = transport::with_deadline(&host, Duration::MAX / 4, &ctx.cancel, async {
             Ok(t.run(&tmp).await)
         })
         .await;
         let r = match r {
             Ok(inner) => inner,
-            Err(transport::TransportError::Cancelled { .. }) => Err("interrupted".to_string()),
-            Err(e) => Err(e.to_string()),
+            Err(transport::TransportError::Cancelled { .. }) => Err(CopyError::Interrupted),
+            Err(e) => Err(CopyError::Failed(e.to_string())),
         };
         if r.is_err() {
             t.cleanup(&tmp).await;
@@ -567,10 +571,10 @@ fn copy(ctx: &Ctx, src: Side, dst: Side, opts: Map) -> RhaiResult<Map> {
         to: to.clone(),
         bytes,
         sha256: sha.clone(),
-        error: outcome.as_ref().err().cloned(),
+        error: outcome.as_ref().err().map(CopyError::to_string),
         duration_ms: started.elapsed().as_millis() as u64,
     })
-    .map_err(|e| Failure::new(e.kind, &host, e.message).into_err())?;
+    .map_err(|e| e.into_rhai(&host))?;
     match outcome {
         Ok((bytes, sha)) => {
             let mut m = Map::new();
@@ -578,10 +582,7 @@ fn copy(ctx: &Ctx, src: Side, dst: Side, opts: Map) -> RhaiResult<Map> {
             m.insert("sha256".into(), Dynamic::from(sha));
             Ok(m)
         }
-        Err(e) if e == "interrupted" => Err(Box::new(rhai::EvalAltResult::ErrorTerminated(
-            "interrupted".into(),
-            rhai::Position::NONE,
-        ))),
+        Err(CopyError::Interrupted) => Err(Interrupted.into_rhai()),
         Err(e) => Err(Failure::new(
             Kind::Remote,
             &host,
@@ -680,7 +681,7 @@ mod tests {
             assert!(out.status.success(), "PATH={path}: {out:?}");
             let text = String::from_utf8_lossy(&out.stdout);
             assert_eq!(
-                first_hash(&text).as_deref(),
+                first_hash(&text).map_err(|e| e.to_string()).as_deref(),
                 Ok(want.as_str()),
                 "PATH={path}"
             );

@@ -16,7 +16,7 @@ use super::{add, at, host_of, ssh::exited, transport_failure, usage, Failure, Rh
 use crate::context::{Ctx, Effect, Mode};
 use crate::error::Kind;
 use crate::inventory::HostInfo;
-use crate::transport::{Command, ExecOutput, ExecRequest};
+use crate::transport::{Command, ExecRequest, Outcome};
 use crate::undo::{UndoAction, UndoExec};
 use rhai::{Dynamic, Map, Module, NativeCallContext};
 use std::sync::Arc;
@@ -53,17 +53,19 @@ impl Haproxy {
         }
     }
 
-    fn exec(&self, ctx: &Ctx, req: &ExecRequest, effect: Effect) -> RhaiResult<ExecOutput> {
+    fn exec(&self, ctx: &Ctx, req: &ExecRequest, effect: Effect) -> RhaiResult<Outcome> {
         ctx.exec(&self.host, req, effect)
             .map_err(|e| transport_failure(&self.host, e))
     }
 
-    fn checked(&self, ctx: &Ctx, req: ExecRequest, effect: Effect) -> RhaiResult<ExecOutput> {
-        let out = self.exec(ctx, &req, effect)?;
-        if out.code != 0 {
-            return Err(exited(ctx, &self.host, &req, &out).into_err());
+    /// Run `req`; a non-zero exit is a failure (a planned command is not checked).
+    fn checked(&self, ctx: &Ctx, req: ExecRequest, effect: Effect) -> RhaiResult<()> {
+        match self.exec(ctx, &req, effect)? {
+            Outcome::Ran(out) if out.code != 0 => {
+                Err(exited(ctx, &self.host, &req, &out).into_err())
+            }
+            _ => Ok(()),
         }
-        Ok(out)
     }
 
     /// The config's bytes; None when the file does not exist (a host without HAProxy).
@@ -78,7 +80,11 @@ impl Haproxy {
             ]),
             None,
         );
-        let out = self.exec(ctx, &req, Effect::Probe)?;
+        let out = match self.exec(ctx, &req, Effect::Probe)? {
+            Outcome::Ran(out) => out,
+            // Offline: the probe was only shown; plan as for an empty file.
+            Outcome::Planned => return Ok(Some(String::new())),
+        };
         match out.code {
             0 => Ok(Some(out.stdout)),
             3 => Ok(None),
@@ -215,8 +221,12 @@ fn set_timeouts(ctx: &Ctx, host: &Dynamic, values: &Map) -> RhaiResult<Map> {
         Command::argv([h.bin.as_str(), "-c", "-f", candidate.as_str()]),
         None,
     );
-    let checked = h.exec(ctx, &check, Effect::Mutation)?;
-    if checked.code != 0 {
+    // Planned (a dry run): shown, not checked.
+    let rejected = match h.exec(ctx, &check, Effect::Mutation)? {
+        Outcome::Ran(checked) if checked.code != 0 => Some(checked),
+        _ => None,
+    };
+    if let Some(checked) = rejected {
         let _ = h.exec(
             ctx,
             &h.req(Command::argv(["rm", "-f", "--", &candidate]), None),
@@ -248,7 +258,7 @@ fn set_timeouts(ctx: &Ctx, host: &Dynamic, values: &Map) -> RhaiResult<Map> {
             ],
         },
     )
-    .map_err(|e| Failure::new(e.kind, &h.host.name, e.message).into_err())?;
+    .map_err(|e| e.into_rhai(&h.host.name))?;
     // 3. Put the validated file in place and reload.
     h.checked(
         ctx,

@@ -5,7 +5,7 @@
 
 use super::{add, at, fail, RhaiResult};
 use crate::context::{Ctx, Mode};
-use crate::error::Kind;
+use crate::error::{Interrupted, Kind};
 use crate::journal::Event;
 use rhai::{Engine, Module, NativeCallContext};
 use std::io::{BufRead, Write};
@@ -25,7 +25,7 @@ pub fn ask(ctx: &Ctx, question: &str, piped_ok: bool) -> RhaiResult<bool> {
     let _ = std::io::stderr().flush();
     let mut line = String::new();
     std::io::stdin().lock().read_line(&mut line).map_err(|e| {
-        super::Failure::new(Kind::Usage, "", format!("cannot read the answer: {e}")).into_err()
+        super::Failure::new(Kind::Io, "", format!("cannot read the answer: {e}")).into_err()
     })?;
     Ok(matches!(
         line.trim().to_ascii_lowercase().as_str(),
@@ -38,11 +38,11 @@ fn note(ctx: &Ctx, message: &str) -> RhaiResult<()> {
         step: ctx.current_step(),
         message: message.to_string(),
     })
-    .map_err(|e| super::Failure::new(e.kind, "", e.message).into_err())
+    .map_err(|e| e.into_rhai(""))
 }
 
 fn pause(ctx: &Ctx, message: &str) -> RhaiResult<()> {
-    if ctx.model().declaring {
+    if ctx.declaring() {
         return Ok(());
     }
     if ctx.mode != Mode::Run {
@@ -55,7 +55,7 @@ fn pause(ctx: &Ctx, message: &str) -> RhaiResult<()> {
         Ok(())
     } else {
         fail(
-            Kind::Usage,
+            Kind::Paused,
             "",
             "stopped at a pause by the operator; `runbook resume` continues from this step",
         )
@@ -63,7 +63,7 @@ fn pause(ctx: &Ctx, message: &str) -> RhaiResult<()> {
 }
 
 fn confirm(ctx: &Ctx, question: &str) -> RhaiResult<bool> {
-    if ctx.model().declaring {
+    if ctx.declaring() {
         return Ok(false);
     }
     if ctx.mode != Mode::Run {
@@ -83,7 +83,7 @@ fn confirm(ctx: &Ctx, question: &str) -> RhaiResult<bool> {
 
 /// Wait `seconds` (fractions allowed), interrupted by Ctrl-C; a dry run does not wait.
 fn sleep(ctx: &Ctx, seconds: f64) -> RhaiResult<()> {
-    if ctx.mode != Mode::Run || ctx.model().declaring {
+    if ctx.mode != Mode::Run || ctx.declaring() {
         return Ok(());
     }
     if !(0.0..=86400.0).contains(&seconds) {
@@ -94,17 +94,14 @@ fn sleep(ctx: &Ctx, seconds: f64) -> RhaiResult<()> {
         );
     }
     let cancel = ctx.cancel.clone();
-    let interrupted = ctx.rt.block_on(async {
+    let interrupted = ctx.wait(async {
         tokio::select! {
             _ = tokio::time::sleep(std::time::Duration::from_secs_f64(seconds)) => false,
             _ = cancel.cancelled() => true,
         }
     });
     if interrupted {
-        return Err(Box::new(rhai::EvalAltResult::ErrorTerminated(
-            "interrupted".into(),
-            rhai::Position::NONE,
-        )));
+        return Err(Interrupted.into_rhai());
     }
     Ok(())
 }

@@ -52,7 +52,7 @@ fn lookup<T>(r: crate::error::Result<T>) -> RhaiResult<T> {
         Failure::new(
             Kind::Usage,
             "",
-            format!("{}; {}", e.message, e.help.unwrap_or_default()),
+            format!("{}; {}", e.message(), e.help_text().unwrap_or_default()),
         )
         .into_err()
     })

@@ -2,7 +2,7 @@
 //! documentation, so `runbook doc`, the REPL's `:help` and the book read one source.
 //!
 //! Shared here: how a host, an argv and an options map are read from Rhai values, how a command's
-//! result becomes a map, and [`Failure`], the value every primitive throws.
+//! result becomes a map, and the helpers that throw a [`Failure`] (defined in `error.rs`).
 
 pub mod copy;
 pub mod haproxy;
@@ -15,48 +15,16 @@ pub mod ssh;
 pub mod text;
 
 use crate::context::Ctx;
-use crate::error::Kind;
+pub use crate::error::Failure;
+use crate::error::{Interrupted, Kind};
 use crate::inventory::HostInfo;
 use crate::secret::Secret;
 use crate::transport::{Arg, ExecOutput, TransportError};
-use rhai::{Array, Dynamic, Engine, EvalAltResult, Map, Position};
+use rhai::{Array, Dynamic, Engine, EvalAltResult, Map};
 use std::sync::Arc;
 use std::time::Duration;
 
 pub type RhaiResult<T> = Result<T, Box<EvalAltResult>>;
-
-/// What a primitive throws: catchable in a script (`catch (e) { e.host }`), and mapped by the runner
-/// to an exit code by its kind.
-#[derive(Debug, Clone)]
-pub struct Failure {
-    pub kind: Kind,
-    pub host: String,
-    pub message: String,
-    pub code: Option<i32>,
-    pub stderr: String,
-    /// For a command on many hosts: each host's result, including the ones that succeeded.
-    pub results: Map,
-}
-
-impl Failure {
-    pub fn new(kind: Kind, host: &str, message: impl Into<String>) -> Self {
-        Self {
-            kind,
-            host: host.to_string(),
-            message: message.into(),
-            code: None,
-            stderr: String::new(),
-            results: Map::new(),
-        }
-    }
-
-    pub fn into_err(self) -> Box<EvalAltResult> {
-        Box::new(EvalAltResult::ErrorRuntime(
-            Dynamic::from(self),
-            Position::NONE,
-        ))
-    }
-}
 
 pub fn fail<T>(kind: Kind, host: &str, message: impl Into<String>) -> RhaiResult<T> {
     Err(Failure::new(kind, host, message).into_err())
@@ -69,12 +37,7 @@ pub fn usage<T>(message: impl Into<String>) -> RhaiResult<T> {
 /// A transport error as a script failure.
 pub fn transport_failure(host: &HostInfo, e: TransportError) -> Box<EvalAltResult> {
     let kind = match e {
-        TransportError::Cancelled { .. } => {
-            return Box::new(EvalAltResult::ErrorTerminated(
-                "interrupted".into(),
-                Position::NONE,
-            ))
-        }
+        TransportError::Cancelled { .. } => return Interrupted.into_rhai(),
         TransportError::Journal { .. } => Kind::Journal,
         _ => Kind::Remote,
     };
@@ -122,7 +85,7 @@ pub fn host_of(ctx: &Ctx, value: &Dynamic) -> RhaiResult<Arc<HostInfo>> {
             Failure::new(
                 Kind::Usage,
                 &name,
-                format!("{} ({})", e.message, e.help.unwrap_or_default()),
+                format!("{} ({})", e.message(), e.help_text().unwrap_or_default()),
             )
             .into_err()
         });
@@ -225,6 +188,12 @@ impl ExecOpts {
         }
         Ok(o)
     }
+}
+
+/// What a script receives for a command a dry run only showed: success without output, so the
+/// plan follows the path a run in which it succeeded takes.
+pub fn planned_map() -> Map {
+    output_map(&ExecOutput::default())
 }
 
 /// A command's outcome as the map scripts receive: `#{ code, stdout, stderr, ok }`.

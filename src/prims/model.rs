@@ -5,7 +5,7 @@
 //! see the script's imports and variables as ordinary code does.
 
 use super::{add, argv_of, at, host_of, usage, Failure, RhaiResult};
-use crate::context::{Ctx, Mode, ParamDecl, StepDecl};
+use crate::context::{Ctx, Mode, ParamDecl, Phase, StepDecl};
 use crate::error::Kind;
 use crate::journal::Event;
 use crate::secret::Secret;
@@ -18,7 +18,7 @@ use std::time::Instant;
 fn param(ctx: &Ctx, name: &str, help: &str, default: Dynamic) -> RhaiResult<Dynamic> {
     {
         let mut model = ctx.model();
-        if model.declaring {
+        if model.phase == Phase::Declaring {
             if model.params.iter().any(|p| p.name == name) {
                 return usage(format!("parameter `{name}` is declared twice"));
             }
@@ -80,7 +80,7 @@ fn selected(ctx: &Ctx, name: &str) -> RhaiResult<bool> {
             step: name.into(),
             reason: "finished earlier".into(),
         })
-        .map_err(|e| Failure::new(e.kind, "", e.message).into_err())?;
+        .map_err(|e| e.into_rhai(""))?;
         return Ok(false);
     }
     if let Some(from) = model.selection.from.clone() {
@@ -103,7 +103,7 @@ fn step(
 ) -> RhaiResult<()> {
     {
         let mut model = ctx.model();
-        if model.declaring {
+        if model.phase == Phase::Declaring {
             if model.steps.iter().any(|s| s.name == name) {
                 return usage(format!("step `{name}` is declared twice"));
             }
@@ -168,7 +168,7 @@ fn step(
         ctx.say(&format!("- {name}: skipped by the operator"));
         return Ok(());
     }
-    let journal = |e: crate::error::Error| Failure::new(e.kind, "", e.message).into_err();
+    let journal = |e: crate::error::Error| e.into_rhai("");
     ctx.record(Event::StepStart { step: name.into() })
         .map_err(journal)?;
     ctx.say(&format!("▶ [{index}/{total}] {name}: {description}"));
@@ -194,10 +194,13 @@ fn step(
     }
     match r {
         // An operator at the terminal decides: retry (this function again), skip, a REPL, abort.
-        Err(e) if crate::repl::offers_recovery(ctx) => crate::repl::recover(ctx, name, e, &|| {
-            step(ctx, call, name, description, body.clone())
-        }),
-        r => r.map(|_| ()),
+        Err(e) => match ctx.settings.recovery.clone() {
+            Some(hook) => hook.0.step_failed(ctx, name, e, &|| {
+                step(ctx, call, name, description, body.clone())
+            }),
+            None => Err(e),
+        },
+        Ok(_) => Ok(()),
     }
 }
 
@@ -212,12 +215,12 @@ fn temporarily(ctx: &Ctx, call: &NativeCallContext, body: FnPtr) -> RhaiResult<D
     let undone = ctx.run_undo(pending, r.is_err());
     match (r, undone) {
         (r, Ok(())) => r,
-        (Ok(_), Err(e)) => fail_undo(e.kind, e.message),
+        (Ok(_), Err(e)) => fail_undo(e.kind(), e.message()),
         (Err(original), Err(e)) => fail_undo(
-            e.kind,
+            e.kind(),
             format!(
                 "{}\n(the scope had failed first: {})",
-                e.message,
+                e.message(),
                 crate::diag::message_of(&original)
             ),
         ),
@@ -237,7 +240,7 @@ fn push_undo(ctx: &Ctx, host: &Dynamic, cmd: UndoExec, what: String) -> RhaiResu
     };
     ctx.push_undo(&format!("{}: {what}", host.name), action)
         .map(|_| ())
-        .map_err(|e| Failure::new(e.kind, &host.name, e.message).into_err())
+        .map_err(|e| e.into_rhai(&host.name))
 }
 
 fn plain_argv(argv: &Array) -> RhaiResult<Vec<String>> {
@@ -314,7 +317,7 @@ pub fn undo_module(ctx: &Arc<Ctx>) -> Module {
         "Undo the innermost scope's temporary changes now (newest first), because the work that\nneeded them is done — e.g. revert the timeouts once the restore finished. The scope stays open.",
         move |nc: NativeCallContext| -> RhaiResult<()> {
             let pending = c.undo.lock().unwrap_or_else(|e| e.into_inner()).take_innermost();
-            at(&nc, c.run_undo(pending, false).map_err(|e| Failure::new(e.kind, "", e.message).into_err()))
+            at(&nc, c.run_undo(pending, false).map_err(|e| e.into_rhai("")))
         });
     let timeout = ctx.settings.default_timeout;
     let c = ctx.clone();

@@ -16,7 +16,7 @@ use super::{add, at, host_of, ssh::exited, transport_failure, usage, Failure, Rh
 use crate::context::{Ctx, Effect, Mode};
 use crate::error::Kind;
 use crate::inventory::HostInfo;
-use crate::transport::{Command, ExecOutput, ExecRequest};
+use crate::transport::{Command, ExecOutput, ExecRequest, Outcome};
 use crate::undo::{UndoAction, UndoExec};
 use rhai::{Array, Dynamic, Map, Module, NativeCallContext};
 use std::sync::Arc;
@@ -66,7 +66,7 @@ impl Patronictl {
         args: &[&str],
         stdin: Option<String>,
         effect: Effect,
-    ) -> RhaiResult<ExecOutput> {
+    ) -> RhaiResult<Outcome> {
         let req = self.request(args, stdin);
         let out = ctx.exec(&self.host, &req, effect).map_err(|e| {
             let mut f = transport_failure(&self.host, e);
@@ -80,18 +80,21 @@ impl Patronictl {
             }
             f
         })?;
-        if out.code != 0 {
-            return Err(exited(ctx, &self.host, &req, &out).into_err());
+        if let Outcome::Ran(out) = &out {
+            if out.code != 0 {
+                return Err(exited(ctx, &self.host, &req, out).into_err());
+            }
         }
         Ok(out)
     }
 
     /// `show-config` as text; refuses an empty or unparsable answer.
     fn show_raw(&self, ctx: &Ctx) -> RhaiResult<(String, serde_yaml_ng::Mapping)> {
-        let text = self.run(ctx, &["show-config"], None, Effect::Probe)?.stdout;
-        if ctx.mode == Mode::Offline {
-            return Ok((text, serde_yaml_ng::Mapping::new()));
-        }
+        let text = match self.run(ctx, &["show-config"], None, Effect::Probe)? {
+            Outcome::Ran(out) => out.stdout,
+            // Offline: the probe was only shown; nothing to read.
+            Outcome::Planned => return Ok((String::new(), serde_yaml_ng::Mapping::new())),
+        };
         if text.trim().is_empty() {
             return fail(&self.host, "`patronictl show-config` printed nothing: the cluster has no dynamic configuration in the DCS, so there is nothing to back up or restore; refusing to go on");
         }
@@ -293,10 +296,10 @@ fn edit_config(ctx: &Ctx, host: &Dynamic, changes: &Map) -> RhaiResult<()> {
         None,
         Effect::Mutation,
     )?;
-    if ctx.mode == Mode::Run
-        && !out.stdout.contains("Configuration changed")
-        && !out.stdout.contains("Not changed")
-    {
+    let said = |out: &ExecOutput| {
+        !out.stdout.contains("Configuration changed") && !out.stdout.contains("Not changed")
+    };
+    if let Some(out) = out.ran().filter(said) {
         ctx.say(&format!(
             "{}: patronictl edit-config said: {}",
             p.host.name,
@@ -319,7 +322,7 @@ fn apply_config(ctx: &Ctx, host: &Dynamic, file: &str) -> RhaiResult<()> {
     let out = ctx
         .exec(&p.host, &check, Effect::Probe)
         .map_err(|e| transport_failure(&p.host, e))?;
-    if ctx.mode != Mode::Offline && out.code != 0 {
+    if out.ran().is_some_and(|out| out.code != 0) {
         return fail(
             &p.host,
             format!(
@@ -370,8 +373,10 @@ fn raise(ctx: &Ctx, host: &Dynamic, changes: &Map) -> RhaiResult<Map> {
     let out = ctx
         .exec(&p.host, &write_backup, Effect::Mutation)
         .map_err(|e| transport_failure(&p.host, e))?;
-    if out.code != 0 {
-        return Err(exited(ctx, &p.host, &write_backup, &out).into_err());
+    if let Outcome::Ran(out) = out {
+        if out.code != 0 {
+            return Err(exited(ctx, &p.host, &write_backup, &out).into_err());
+        }
     }
     let mut argv = vec![p.bin.clone(), "-c".into(), p.conf.clone()];
     argv.extend(["edit-config", "--replace", "-", "--force"].map(String::from));
@@ -388,7 +393,7 @@ fn raise(ctx: &Ctx, host: &Dynamic, changes: &Map) -> RhaiResult<Map> {
             commands: vec![undo],
         },
     )
-    .map_err(|e| Failure::new(e.kind, &p.host.name, e.message).into_err())?;
+    .map_err(|e| e.into_rhai(&p.host.name))?;
     let args = edit_args(&settings)?;
     p.run(
         ctx,

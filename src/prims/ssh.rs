@@ -13,7 +13,7 @@ use super::{
 use crate::context::{Ctx, Effect};
 use crate::error::Kind;
 use crate::inventory::HostInfo;
-use crate::transport::{self, Command, ExecOutput, ExecRequest};
+use crate::transport::{self, Command, ExecOutput, ExecRequest, Outcome};
 use futures::stream::{self, StreamExt};
 use rhai::{Array, Dynamic, Map, Module, NativeCallContext};
 use std::sync::Arc;
@@ -120,10 +120,14 @@ async fn one(
     opts: &ExecOpts,
     effect: Effect,
 ) -> Result<Map, Box<rhai::EvalAltResult>> {
-    let out = ctx
+    let out = match ctx
         .exec_async(host, req, effect, &ctx.cancel)
         .await
-        .map_err(|e| transport_failure(host, e))?;
+        .map_err(|e| transport_failure(host, e))?
+    {
+        Outcome::Ran(out) => out,
+        Outcome::Planned => return Ok(super::planned_map()),
+    };
     if opts.check && out.code != 0 {
         return Err(exited(ctx, host, req, &out).into_err());
     }
@@ -142,8 +146,7 @@ fn call(ctx: &Ctx, form: Form, target: Dynamic, cmd: Dynamic, opts: Map) -> Rhai
     if !form.all {
         let host = host_of(ctx, &target)?;
         return ctx
-            .rt
-            .block_on(one(ctx, &host, &req, &opts, effect))
+            .wait(one(ctx, &host, &req, &opts, effect))
             .map(Dynamic::from_map);
     }
     let Some(list) = target.clone().try_cast::<Array>() else {
@@ -154,7 +157,7 @@ fn call(ctx: &Ctx, form: Form, target: Dynamic, cmd: Dynamic, opts: Map) -> Rhai
         ));
     };
     let hosts = hosts_of(ctx, &list)?;
-    let outcomes: Vec<(Arc<HostInfo>, RhaiResult<Map>)> = ctx.rt.block_on(
+    let outcomes: Vec<(Arc<HostInfo>, RhaiResult<Map>)> = ctx.wait(
         stream::iter(hosts.iter().cloned())
             .map(|h| {
                 let (req, opts) = (&req, &opts);

@@ -6,16 +6,35 @@
 
 use super::session::{Leave, Session};
 use super::{editor, keeping_sigint, save_history, SESSIONS};
-use crate::context::{Ctx, Mode};
-use crate::error::Kind;
+use crate::context::{Ctx, Mode, StepRecovery};
 use crate::journal::{Event, RunDir};
-use crate::prims::{Failure, RhaiResult};
+use crate::prims::RhaiResult;
+use crate::runner::Run;
 use rhai::EvalAltResult;
 use std::sync::Arc;
 
+/// The recovery prompt as the hook a run calls on a failed step (see [`StepRecovery`]).
+pub struct Prompt;
+
+impl StepRecovery for Prompt {
+    fn step_failed(
+        &self,
+        ctx: &Arc<Ctx>,
+        step: &str,
+        error: Box<EvalAltResult>,
+        retry: &dyn Fn() -> RhaiResult<()>,
+    ) -> RhaiResult<()> {
+        if offers_recovery(ctx) {
+            recover(ctx, step, error, retry)
+        } else {
+            Err(error)
+        }
+    }
+}
+
 /// Whether a failed step asks the operator what to do: a real run, a person at the terminal, no
 /// `--yes`, not interrupted, and not already inside a REPL (`:run` there reports the error).
-pub fn offers_recovery(ctx: &Ctx) -> bool {
+fn offers_recovery(ctx: &Ctx) -> bool {
     ctx.mode == Mode::Run
         && ctx.settings.interactive
         && !ctx.settings.yes
@@ -28,11 +47,11 @@ fn note(ctx: &Ctx, step: &str, message: String) -> RhaiResult<()> {
         step: Some(step.to_string()),
         message,
     })
-    .map_err(|e| Failure::new(Kind::Usage, "", e.message).into_err())
+    .map_err(|e| e.into_rhai(""))
 }
 
 /// Ask what to do about `step`, which failed with `error`; `retry` runs the step again.
-pub fn recover(
+fn recover(
     ctx: &Arc<Ctx>,
     step: &str,
     error: Box<EvalAltResult>,
@@ -80,7 +99,7 @@ pub fn recover(
                 step: step.to_string(),
                 reason: "skipped by the operator after it failed".into(),
             })
-            .map_err(|e| Failure::new(Kind::Usage, "", e.message).into_err())?;
+            .map_err(|e| e.into_rhai(""))?;
             ctx.say(&format!("- {step}: skipped by the operator"));
             Ok(())
         }
@@ -108,11 +127,11 @@ fn open_repl(ctx: &Arc<Ctx>, step: &str) -> Leave {
         .as_ref()
         .and_then(|j| j.path().parent().map(|p| p.to_path_buf()));
     let runbook = folder.and_then(|path| {
-        let loaded = crate::runner::run_source(&RunDir { path }).and_then(|(source, _)| {
-            crate::engine::compile(ctx, &source).map(|script| (source, script))
-        });
+        let loaded = Run::open(RunDir { path })
+            .and_then(|run| run.source())
+            .and_then(|source| crate::engine::compile(ctx, &source).map(|script| (source, script)));
         loaded
-            .map_err(|e| errln!("warning: the runbook is not loaded: {}", e.message))
+            .map_err(|e| errln!("warning: the runbook is not loaded: {}", e.message()))
             .ok()
     });
     let mut session = Session::new(ctx, runbook, Some(step.to_string()));

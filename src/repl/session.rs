@@ -8,7 +8,7 @@
 
 use super::complete::{self, Helper, Words};
 use super::{show, Active};
-use crate::context::{Ctx, Selection};
+use crate::context::{Ctx, Phase, Selection};
 use crate::diag::{self, Sources};
 use crate::engine::{self, Script};
 use crate::error::Error;
@@ -123,20 +123,20 @@ impl Session {
         };
         let saved = {
             let mut m = self.ctx.model();
-            let saved = (
+            (
                 std::mem::take(&mut m.params),
                 std::mem::take(&mut m.steps),
                 m.current_step.take(),
-                m.declaring,
-            );
-            m.declaring = true;
-            saved
+            )
         };
         self.sources.add("", &rb.source.display, &rb.source.text);
-        let declared = self.engine.run_ast_with_scope(&mut self.scope, &rb.ast);
+        let declared = {
+            let _declaring = self.ctx.enter(Phase::Declaring);
+            self.engine.run_ast_with_scope(&mut self.scope, &rb.ast)
+        };
         {
             let mut m = self.ctx.model();
-            (m.params, m.steps, m.current_step, m.declaring) = saved;
+            (m.params, m.steps, m.current_step) = saved;
         }
         if let Err(e) = declared {
             errln!(
@@ -449,15 +449,17 @@ impl Session {
             (
                 std::mem::replace(&mut m.selection, selection),
                 std::mem::replace(&mut m.from_reached, false),
-                std::mem::replace(&mut m.declaring, false),
             )
         };
         self.sources.add("", &rb.source.display, &rb.source.text);
         let mut scope = engine::scope(&self.ctx);
-        let result = self.engine.run_ast_with_scope(&mut scope, &rb.ast);
+        let result = {
+            let _running = self.ctx.enter(Phase::Running);
+            self.engine.run_ast_with_scope(&mut scope, &rb.ast)
+        };
         {
             let mut m = self.ctx.model();
-            (m.selection, m.from_reached, m.declaring) = saved;
+            (m.selection, m.from_reached) = saved;
         }
         self.after_call();
         if let Err(e) = result {

@@ -5,8 +5,8 @@
 //! row per key, a short array of plain values on one line and any other array one item per line.
 //! Strings print bare; a multi-line string is indented under its key.
 
+use crate::error::Failure;
 use crate::prims::inventory::{Host, InventoryRef};
-use crate::prims::Failure;
 use crate::secret::Secret;
 use rhai::{Array, Dynamic, Map};
 

@@ -105,6 +105,25 @@ pub struct ExecRequest {
     pub sensitive: bool,
 }
 
+/// What became of a command given to the run: it ran, or a dry run only showed it (a mutation in
+/// `plan`, anything offline). A planned command has no output: a probe's empty answer can never
+/// be mistaken for a real one.
+#[derive(Clone, Debug)]
+pub enum Outcome {
+    Ran(ExecOutput),
+    Planned,
+}
+
+impl Outcome {
+    /// The output of a command that ran; None when it was only planned.
+    pub fn ran(self) -> Option<ExecOutput> {
+        match self {
+            Outcome::Ran(out) => Some(out),
+            Outcome::Planned => None,
+        }
+    }
+}
+
 /// The outcome of a command that ran to completion (whatever its exit code).
 #[derive(Clone, Debug, Default)]
 pub struct ExecOutput {
@@ -115,48 +134,7 @@ pub struct ExecOutput {
     pub duration: Duration,
 }
 
-/// Why a command did not run to completion.
-#[derive(Debug, thiserror::Error)]
-pub enum TransportError {
-    #[error("cannot connect to {host}: {message}")]
-    Connect { host: String, message: String },
-    #[error("no answer from {host} within {secs:.0} s (deadline){}", stop_note(*stopped))]
-    Timeout {
-        host: String,
-        secs: f64,
-        /// Whether the command was confirmed stopped on its host (None: it never started).
-        stopped: Option<bool>,
-    },
-    #[error("interrupted{}", stop_note(*stopped))]
-    Cancelled { stopped: Option<bool> },
-    #[error("commands run only inside steps: top-level code also runs when the runbook is loaded (check, plan)")]
-    OutsideStep,
-    #[error("{host}: {message}")]
-    Io { host: String, message: String },
-    /// The command ran, but its record could not be journaled.
-    #[error("{message}")]
-    Journal { message: String },
-}
-
-fn stop_note(stopped: Option<bool>) -> &'static str {
-    match stopped {
-        None => "",
-        Some(true) => "; the command was stopped on the host",
-        Some(false) => "; the command could NOT be confirmed stopped and may still run on the host",
-    }
-}
-
-impl TransportError {
-    /// For a command cut short by its deadline or Ctrl-C: whether it was confirmed stopped.
-    pub fn stopped(&self) -> Option<bool> {
-        match self {
-            TransportError::Timeout { stopped, .. } | TransportError::Cancelled { stopped } => {
-                *stopped
-            }
-            _ => None,
-        }
-    }
-}
+pub use crate::error::TransportError;
 
 pub type BoxRead = Box<dyn AsyncRead + Send + Unpin>;
 pub type BoxWrite = Box<dyn AsyncWrite + Send + Unpin>;
@@ -415,35 +393,29 @@ b' ''"
         assert_eq!(Command::argv(["ls", "-l"]).render(true), "sudo -n -- ls -l");
     }
 
-    #[test]
-    fn the_pid_line_is_taken_out_of_stderr_wherever_it_comes() {
-        let run = |text: &'static str| {
-            let pid = std::sync::OnceLock::new();
-            let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-            let seen = lines.clone();
-            let sink: LineSink =
-                std::sync::Arc::new(move |l: &str, _| seen.lock().unwrap().push(l.to_string()));
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .build()
-                .unwrap();
-            let all = rt
-                .block_on(pump(
-                    Box::new(text.as_bytes()),
-                    true,
-                    Some(sink),
-                    Some(&pid),
-                ))
-                .unwrap();
-            let lines = lines.lock().unwrap().clone();
-            (String::from_utf8(all).unwrap(), lines, pid.get().copied())
-        };
-        let (all, lines, pid) = run("\x1erunbook-pid 42\nerr 1\nerr 2");
+    /// Pump `text` as a command's stderr: what is kept, the lines shown live, the pid seen.
+    async fn pumped(text: &'static str) -> (String, Vec<String>, Option<i32>) {
+        let pid = std::sync::OnceLock::new();
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = lines.clone();
+        let sink: LineSink =
+            std::sync::Arc::new(move |l: &str, _| seen.lock().unwrap().push(l.to_string()));
+        let all = pump(Box::new(text.as_bytes()), true, Some(sink), Some(&pid))
+            .await
+            .unwrap();
+        let lines = lines.lock().unwrap().clone();
+        (String::from_utf8(all).unwrap(), lines, pid.get().copied())
+    }
+
+    #[tokio::test]
+    async fn the_pid_line_is_taken_out_of_stderr_wherever_it_comes() {
+        let (all, lines, pid) = pumped("\x1erunbook-pid 42\nerr 1\nerr 2").await;
         assert_eq!((all.as_str(), pid), ("err 1\nerr 2", Some(42)));
         assert_eq!(lines, ["err 1", "err 2"]);
-        let (all, lines, pid) = run("motd\n\x1erunbook-pid 7\nerr");
+        let (all, lines, pid) = pumped("motd\n\x1erunbook-pid 7\nerr").await;
         assert_eq!((all.as_str(), pid), ("motd\nerr", Some(7)));
         assert_eq!(lines, ["motd", "err"]);
-        let (all, _, pid) = run("no marker\n");
+        let (all, _, pid) = pumped("no marker\n").await;
         assert_eq!((all.as_str(), pid), ("no marker\n", None));
     }
 

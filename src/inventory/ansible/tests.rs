@@ -87,7 +87,7 @@ fn a_cycle_of_children_is_an_error() {
         .resolve("inv")
         .unwrap_err();
     assert_eq!(
-        err.message,
+        err.message(),
         "invalid inventory inv: its groups' `children` form a cycle"
     );
 }

@@ -55,7 +55,7 @@ impl VarsDirs {
         for file in files {
             let shown = file.display().to_string();
             let text = std::fs::read_to_string(&file)
-                .map_err(|e| Error::io(format!("cannot read {shown}"), e))?;
+                .map_err(|e| Error::input("variables file", &file, e))?;
             let yaml: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text)
                 .map_err(|e| Error::usage(format!("invalid variables file {shown}: {e}")))?;
             match super::sources::yaml_to_json(&shown, &yaml)? {
@@ -74,7 +74,7 @@ impl VarsDirs {
 
 fn files_in(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(|e| Error::io(format!("cannot read {}", dir.display()), e))?
+        .map_err(|e| Error::input("variables directory", dir, e))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .collect();
     entries.sort();

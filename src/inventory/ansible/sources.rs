@@ -21,8 +21,7 @@ pub fn load(path: &Path) -> Result<Option<Vec<HostInfo>>> {
     if is_executable(path) {
         return hosts(script(path, &name)?);
     }
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Error::io(format!("cannot read inventory {name}"), e))?;
+    let text = std::fs::read_to_string(path).map_err(|e| Error::input("inventory", path, e))?;
     if text.trim_start().starts_with('{') {
         let data: IndexMap<String, Value> = serde_json::from_str(&text).map_err(|e| {
             Error::usage(format!("invalid inventory {name}: not JSON: {e}"))
@@ -81,13 +80,13 @@ fn is_executable(path: &Path) -> bool {
 fn script(path: &Path, name: &str) -> Result<Model> {
     let exe = path
         .canonicalize()
-        .map_err(|e| Error::io(format!("cannot read inventory {name}"), e))?;
+        .map_err(|e| Error::input("inventory", path, e))?;
     fn call<T: serde::de::DeserializeOwned>(exe: &Path, name: &str, args: &[&str]) -> Result<T> {
         let shown = format!("{name} {}", args.join(" "));
         let out = Command::new(exe)
             .args(args)
             .output()
-            .map_err(|e| Error::io(format!("cannot run inventory script `{shown}`"), e))?;
+            .map_err(|e| Error::input("inventory script", exe, e))?;
         if !out.status.success() {
             return Err(Error::usage(format!(
                 "inventory script `{shown}` failed ({}): {}",
