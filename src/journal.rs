@@ -12,15 +12,19 @@
 //! and records that before it appends, so a torn line never merges with the next record.
 
 pub mod events;
+mod replay;
+mod run_dir;
+
+pub use replay::{replay, Replay};
+pub use run_dir::{write_private, RunDir, RunMeta};
 
 use crate::error::{Error, Result};
-use crate::secret::{Redactor, SecretSource};
+use crate::secret::Redactor;
 use crate::undo::UndoAction;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -378,243 +382,6 @@ pub fn read(path: &Path) -> Result<Vec<Record>> {
 pub fn read_salvage(path: &Path) -> Result<(Vec<Record>, Vec<usize>)> {
     let (records, bad) = parse_lines(path)?;
     Ok((records, bad.into_iter().map(|(n, _)| n).collect()))
-}
-
-/// What a run was started with, so `resume` can start it again the same way.
-#[derive(Debug, Clone, Serialize, Deserialize, Default)]
-pub struct RunMeta {
-    pub id: String,
-    /// Bundled runbook name, or the path of the user's file.
-    pub runbook: String,
-    /// Where the user's modules were resolved from (the runbook file's folder), if any.
-    pub module_dir: Option<PathBuf>,
-    pub inventory: Option<PathBuf>,
-    pub params: BTreeMap<String, String>,
-    pub secrets: BTreeMap<String, SecretSource>,
-    /// `--only` and `--from` as given: `resume` keeps to the same selection.
-    #[serde(default)]
-    pub only: Vec<String>,
-    #[serde(default)]
-    pub from: Option<String>,
-    pub created: String,
-}
-
-/// A run's folder: `journal.jsonl`, `run.json` and `runbook.rhai` (the exact source that ran).
-pub struct RunDir {
-    pub path: PathBuf,
-}
-
-impl RunDir {
-    /// Runs live in `--state-dir`, else `$RUNBOOK_STATE_DIR`, else `$XDG_STATE_HOME/runbook/runs`.
-    pub fn root(state_dir: Option<&Path>) -> PathBuf {
-        if let Some(p) = state_dir {
-            return p.to_path_buf();
-        }
-        dirs::state_dir()
-            .or_else(|| dirs::home_dir().map(|h| h.join(".local/state")))
-            .unwrap_or_else(|| PathBuf::from("."))
-            .join("runbook/runs")
-    }
-
-    pub fn create(root: &Path, runbook: &str) -> Result<(Self, String)> {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(root)
-            .map_err(|e| {
-                Error::state(
-                    root,
-                    format!("cannot create state dir {}: {e}", root.display()),
-                )
-            })?;
-        let stamp = time::OffsetDateTime::now_utc()
-            .format(time::macros::format_description!(
-                "[year][month][day]-[hour][minute][second]"
-            ))
-            .unwrap_or_default();
-        let base: String = Path::new(runbook)
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "run".into());
-        for n in 0.. {
-            let id = if n == 0 {
-                format!("{stamp}-{base}")
-            } else {
-                format!("{stamp}-{base}-{n}")
-            };
-            let path = root.join(&id);
-            match std::fs::DirBuilder::new().mode(0o700).create(&path) {
-                Ok(()) => return Ok((Self { path }, id)),
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-                Err(e) => {
-                    return Err(Error::state(
-                        &path,
-                        format!("cannot create run dir {}: {e}", path.display()),
-                    ))
-                }
-            }
-        }
-        unreachable!("unbounded loop returns")
-    }
-
-    /// The run `id` (a folder name or path), or the newest run when `id` is None.
-    pub fn find(root: &Path, id: Option<&str>) -> Result<Self> {
-        if let Some(id) = id {
-            let direct = PathBuf::from(id);
-            let path = if direct.join("run.json").exists() {
-                direct
-            } else {
-                root.join(id)
-            };
-            if !path.join("run.json").exists() {
-                return Err(Error::usage(format!("no run `{id}` in {}", root.display()))
-                    .with_help("`runbook log` with no argument shows the newest run"));
-            }
-            return Ok(Self { path });
-        }
-        let mut runs: Vec<(std::time::SystemTime, PathBuf)> = std::fs::read_dir(root)
-            .map_err(|e| match e.kind() {
-                std::io::ErrorKind::NotFound => {
-                    Error::usage(format!("no runs in {}", root.display()))
-                }
-                _ => Error::state(
-                    root,
-                    format!("cannot list the runs in {}: {e}", root.display()),
-                ),
-            })?
-            .filter_map(|e| e.ok())
-            .map(|e| e.path())
-            .filter(|p| p.join("run.json").exists())
-            .filter_map(|p| Some((p.join("run.json").metadata().ok()?.modified().ok()?, p)))
-            .collect();
-        runs.sort();
-        runs.pop()
-            .map(|(_, path)| Self { path })
-            .ok_or_else(|| Error::usage(format!("no runs in {}", root.display())))
-    }
-
-    pub fn journal_path(&self) -> PathBuf {
-        self.path.join("journal.jsonl")
-    }
-
-    pub fn source_path(&self) -> PathBuf {
-        self.path.join("runbook.rhai")
-    }
-
-    pub fn write_meta(&self, meta: &RunMeta, source: &str) -> Result<()> {
-        let json = serde_json::to_string_pretty(meta)
-            .map_err(|e| Error::state(&self.path, format!("cannot write the run's meta: {e}")))?;
-        write_private(&self.source_path(), source)?;
-        write_private(&self.path.join("run.json"), &json)
-    }
-
-    pub fn read_meta(&self) -> Result<RunMeta> {
-        let p = self.path.join("run.json");
-        let text = std::fs::read_to_string(&p)
-            .map_err(|e| Error::state(&p, format!("cannot read {}: {e}", p.display())))?;
-        serde_json::from_str(&text)
-            .map_err(|e| Error::state(&p, format!("{} is corrupt: {e}", p.display())))
-    }
-}
-
-/// Write a file only its owner can read, and sync it.
-pub fn write_private(path: &Path, text: &str) -> Result<()> {
-    let io = |e| Error::state(path, format!("cannot write {}: {e}", path.display()));
-    let mut f = OpenOptions::new()
-        .create(true)
-        .write(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(io)?;
-    f.write_all(text.as_bytes())
-        .and_then(|_| f.sync_all())
-        .map_err(io)
-}
-
-/// What a journal says about a run: finished steps, and undo pushed but never popped.
-///
-/// A step whose temporary changes were undone because their scope failed (or by `revert` after a
-/// crash) is not finished: its effect is gone, so `resume` runs it again — e.g. the timeouts are
-/// raised again before the restore is retried.
-#[derive(Debug, Default)]
-pub struct Replay {
-    pub finished_steps: Vec<String>,
-    /// Oldest first; run them newest first.
-    pub pending_undo: Vec<(u64, String, UndoAction)>,
-    pub next_undo_id: u64,
-    pub ended_ok: bool,
-    /// Which step pushed each undo record.
-    pub pushed_by: std::collections::HashMap<u64, String>,
-}
-
-pub fn replay(records: &[Record]) -> Replay {
-    let mut r = Replay::default();
-    for rec in records {
-        match &rec.event {
-            Event::StepEnd { step, ok: true, .. } if !r.finished_steps.contains(step) => {
-                r.finished_steps.push(step.clone())
-            }
-            Event::UndoPush {
-                id,
-                step,
-                description,
-                action,
-                ..
-            } => {
-                if let Some(step) = step {
-                    r.pushed_by.insert(*id, step.clone());
-                }
-                r.pending_undo
-                    .push((*id, description.clone(), action.clone()));
-                r.next_undo_id = r.next_undo_id.max(id + 1);
-            }
-            Event::UndoPop {
-                id,
-                ok: true,
-                after_failure,
-                ..
-            } => {
-                r.pending_undo.retain(|(p, _, _)| p != id);
-                if let Some(step) = r.pushed_by.get(id).filter(|_| *after_failure) {
-                    r.finished_steps.retain(|s| s != step);
-                }
-            }
-            Event::RunEnd { ok, .. } => r.ended_ok = *ok,
-            _ => {}
-        }
-    }
-    r
-}
-
-impl Replay {
-    /// The undo left pending, newest first (the order it runs in), with the ids it was pushed with.
-    pub fn pending(&self) -> Vec<crate::undo::Pending> {
-        self.pending_undo
-            .iter()
-            .rev()
-            .map(|(id, description, action)| crate::undo::Pending {
-                id: *id,
-                description: description.clone(),
-                action: action.clone(),
-            })
-            .collect()
-    }
-
-    /// The finished steps once the pending undo has run: a step whose temporary changes that
-    /// undo reverts is not finished any more (see `replay`).
-    pub fn finished_after_revert(&self) -> Vec<String> {
-        let reverted: Vec<&String> = self
-            .pending_undo
-            .iter()
-            .filter_map(|(id, _, _)| self.pushed_by.get(id))
-            .collect();
-        self.finished_steps
-            .iter()
-            .filter(|s| !reverted.contains(s))
-            .cloned()
-            .collect()
-    }
 }
 
 #[cfg(test)]

@@ -1,7 +1,11 @@
 //! runbook: a host for operational runbooks written in Rhai, run over SSH.
 //!
 //! `main.rs` only calls [`run_cli`]; everything else lives here so tests and benches use the
-//! library directly. See shared/docs/DESIGN.md for the architecture.
+//! library directly.
+//!
+//! The top-level modules form layers that only point down — cli → repl → runner → engine → prims
+//! → context → transport → error — checked by `tests/layers.rs`: a lower layer that needs a higher
+//! one is handed a hook (see `context::StepRecovery`).
 
 /// `println!` that ignores a closed stdout (`runbook run … | head`): output is for display, and a
 /// reader that went away must not stop a run mid-scope (`println!` panics on EPIPE).
@@ -55,6 +59,11 @@ use clap::Parser;
 /// Parse the command line, run the command, print any error as a diagnostic; the exit code.
 pub fn run_cli() -> i32 {
     let cli = cli::Cli::parse();
+    // Debug logs only when asked for (`RUST_LOG=runbook=debug`), on stderr.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .try_init();
     // Diagnostics wrap at the terminal's width, or 120 columns when stderr is not a terminal
     // (miette's 80 would fold long host and command names in logs).
     if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {

@@ -135,21 +135,53 @@ impl ModuleResolver for Resolver {
     }
 }
 
+/// An `import "path"` statement that starts a line, with its alias (`as name`) if it has one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Import {
+    pub path: String,
+    pub alias: Option<String>,
+}
+
+/// The `import "path" [as alias]` statements that start a line, in order: the one reading of
+/// imports (for `fork`, which copies the modules, and the REPL, which keeps them by alias).
+pub fn import_statements(text: &str) -> Vec<Import> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let Some(rest) = line.trim_start().strip_prefix("import") else {
+            continue;
+        };
+        let Some((path, rest)) = rest
+            .trim_start()
+            .strip_prefix('"')
+            .and_then(|r| r.split_once('"'))
+        else {
+            continue;
+        };
+        let alias = rest
+            .trim_start()
+            .strip_prefix("as")
+            .filter(|r| r.starts_with(char::is_whitespace))
+            .map(|r| {
+                r.trim_start()
+                    .chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_')
+                    .collect::<String>()
+            })
+            .filter(|a| !a.is_empty());
+        out.push(Import {
+            path: path.to_string(),
+            alias,
+        });
+    }
+    out
+}
+
 /// The modules a source imports by name (`import "x" as y;`), in order, without duplicates.
 pub fn imports(text: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
-    for line in text.lines() {
-        let l = line.trim_start();
-        if let Some(rest) = l.strip_prefix("import") {
-            if let Some(name) = rest
-                .trim_start()
-                .strip_prefix('"')
-                .and_then(|r| r.split('"').next())
-            {
-                if !out.iter().any(|n| n == name) {
-                    out.push(name.to_string());
-                }
-            }
+    for import in import_statements(text) {
+        if !out.contains(&import.path) {
+            out.push(import.path);
         }
     }
     out

@@ -23,6 +23,8 @@ mod run;
 /// The safety core under faults: secrets vs. restored files, torn and corrupt journals, closed
 /// output, full disks, deadlines that stop commands, engine limits (issue 12).
 mod safety;
+/// What users read, held exactly: diagnostics of each kind and the upgrade's plan (insta).
+mod snapshots;
 /// SSH transport and copy against the lab's real sshd hosts.
 mod ssh;
 /// Patroni and HAProxy primitives against the lab's real etcd, Patroni and HAProxy.

@@ -535,31 +535,10 @@ pub fn report(e: Error) {
 
 /// `import "path" as alias` statements that start a line, in order.
 fn import_aliases(text: &str) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    for line in text.lines() {
-        let Some(rest) = line.trim_start().strip_prefix("import") else {
-            continue;
-        };
-        let Some((path, rest)) = rest
-            .trim_start()
-            .strip_prefix('"')
-            .and_then(|r| r.split_once('"'))
-        else {
-            continue;
-        };
-        let Some(rest) = rest.trim_start().strip_prefix("as") else {
-            continue;
-        };
-        let alias: String = rest
-            .trim_start()
-            .chars()
-            .take_while(|c| c.is_alphanumeric() || *c == '_')
-            .collect();
-        if !alias.is_empty() && rest.starts_with(char::is_whitespace) {
-            out.push((path.to_string(), alias));
-        }
-    }
-    out
+    crate::runbook::import_statements(text)
+        .into_iter()
+        .filter_map(|i| Some((i.path, i.alias?)))
+        .collect()
 }
 
 #[cfg(test)]
