@@ -43,11 +43,23 @@ fn upgrade(rb: &Rb, lab: &Lab, extra: &[&str]) -> std::process::Command {
 
 /// The upgrade command; `yes`: with `--yes` (unattended), else every question needs a terminal.
 fn upgrade_answering(rb: &Rb, lab: &Lab, yes: bool, extra: &[&str]) -> std::process::Command {
+    upgrade_run(rb, "cloudify-ha-upgrade", lab.inventory(), yes, extra)
+}
+
+/// `runbook run RUNBOOK -i INVENTORY` with the old admin password as the secret; `yes`: with
+/// `--yes`.
+fn upgrade_run(
+    rb: &Rb,
+    runbook: &str,
+    inventory: &str,
+    yes: bool,
+    extra: &[&str],
+) -> std::process::Command {
     let mut args = vec![
         "run",
-        "cloudify-ha-upgrade",
+        runbook,
         "-i",
-        lab.inventory(),
+        inventory,
         "--set-secret",
         "old_admin_password=env:OLD_ADMIN_PW",
     ];
@@ -549,17 +561,15 @@ fn a_fork_with_a_site_step_runs_end_to_end() {
         "site/cloudify-ha-upgrade.rhai",
         &text.replacen(anchor, &format!("{site_step}{anchor}"), 1),
     );
-    let mut c = rb.command(&[
-        "run",
+    let out = upgrade_run(
+        &rb,
         "site/cloudify-ha-upgrade.rhai",
-        "-i",
         lab.inventory(),
-        "--yes",
-        "--set-secret",
-        "old_admin_password=env:OLD_ADMIN_PW",
-    ]);
-    c.env("OLD_ADMIN_PW", "old-admin-pw");
-    let out = c.output().expect("run fork");
+        true,
+        &[],
+    )
+    .output()
+    .expect("run fork");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(
@@ -695,17 +705,15 @@ fn an_old_active_passive_cluster_is_snapshotted_on_its_active_node() {
     );
     assert_ne!(both, inventory, "old-2 joins old_manager");
     let site = rb.write("site.toml", &both);
-    let mut c = rb.command(&[
-        "run",
+    let out = upgrade_run(
+        &rb,
         "cloudify-ha-upgrade",
-        "-i",
         site.to_str().expect("path"),
-        "--yes",
-        "--set-secret",
-        "old_admin_password=env:OLD_ADMIN_PW",
-    ]);
-    c.env("OLD_ADMIN_PW", "old-admin-pw");
-    let out = c.output().expect("run");
+        true,
+        &[],
+    )
+    .output()
+    .expect("run");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(
