@@ -2,12 +2,11 @@
 //! inventory, connections, journal, undo stack, cancellation, and the one place commands execute.
 
 use crate::error::{Error, Kind, Result};
-use crate::inventory::{HostInfo, Inventory, TransportKind};
+use crate::inventory::{HostInfo, Inventory};
 use crate::journal::{Event, Journal};
 use crate::secret::{Redactor, Secret};
 use crate::transport::{
-    self, local::Local, ssh::Ssh, ssh::SshOptions, ExecRequest, LineSink, Outcome, Transport,
-    TransportError,
+    self, ssh::SshOptions, ExecRequest, Factory, LineSink, Outcome, Transport, TransportError,
 };
 use crate::undo::{Pending, UndoAction, UndoStack};
 use rhai::EvalAltResult;
@@ -214,6 +213,8 @@ pub struct Ctx {
     /// The first journal write that failed while an undo ran (the undo goes on regardless).
     journal_lost: Mutex<Option<Error>>,
     transports: Mutex<HashMap<String, Arc<dyn Transport>>>,
+    /// Makes a host's transport on first use.
+    factory: Factory,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -247,7 +248,15 @@ impl Ctx {
             secrets: HashMap::new(),
             journal_lost: Mutex::new(None),
             transports: Mutex::new(HashMap::new()),
+            factory: Arc::new(transport::for_host),
         })
+    }
+
+    /// Get transports from `factory` instead of the inventory's kinds (a recording transport in
+    /// unit tests).
+    pub fn with_transports(mut self, factory: Factory) -> Self {
+        self.factory = factory;
+        self
     }
 
     pub fn add_secret(&mut self, secret: Secret) {
@@ -314,12 +323,7 @@ impl Ctx {
     pub fn transport(&self, host: &Arc<HostInfo>) -> Arc<dyn Transport> {
         let mut map = lock(&self.transports);
         map.entry(host.name.clone())
-            .or_insert_with(|| match host.transport {
-                TransportKind::Local => Arc::new(Local {
-                    host: host.name.clone(),
-                }) as Arc<dyn Transport>,
-                TransportKind::Ssh => Arc::new(Ssh::new(host.clone(), self.settings.ssh.clone())),
-            })
+            .or_insert_with(|| (self.factory)(host, &self.settings.ssh))
             .clone()
     }
 

@@ -312,3 +312,6 @@ pub fn module(ctx: &Arc<Ctx>) -> Module {
     );
     m
 }
+
+#[cfg(test)]
+mod tests;

@@ -12,6 +12,8 @@ pub mod inventory;
 pub mod model;
 pub mod patroni;
 pub mod ssh;
+#[cfg(test)]
+pub mod testing;
 pub mod text;
 
 use crate::context::Ctx;

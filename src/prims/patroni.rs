@@ -438,3 +438,6 @@ pub fn module(ctx: &Arc<Ctx>) -> Module {
         move |nc: NativeCallContext, host: Dynamic, changes: Map| at(&nc, raise(&c, &host, &changes)));
     m
 }
+
+#[cfg(test)]
+mod tests;

@@ -5,8 +5,11 @@
 //! the SSH and Local transports behave identically and the quoting is proven on both.
 
 pub mod local;
+#[cfg(test)]
+pub mod recorded;
 pub mod ssh;
 
+use crate::inventory::{HostInfo, TransportKind};
 use crate::secret::{Redactor, Secret};
 use std::future::Future;
 use std::io;
@@ -181,6 +184,26 @@ pub trait Transport: Send + Sync {
 
     /// End the connection, if the transport holds one (the run closes all hosts at once).
     async fn close(&self) {}
+}
+
+/// Where a context gets a host's transport: [`for_host`] in a run, a recording one in unit tests.
+pub type Factory = std::sync::Arc<
+    dyn Fn(&std::sync::Arc<HostInfo>, &ssh::SshOptions) -> std::sync::Arc<dyn Transport>
+        + Send
+        + Sync,
+>;
+
+/// The transport the inventory names for `host`.
+pub fn for_host(
+    host: &std::sync::Arc<HostInfo>,
+    ssh: &ssh::SshOptions,
+) -> std::sync::Arc<dyn Transport> {
+    match host.transport {
+        TransportKind::Local => std::sync::Arc::new(local::Local {
+            host: host.name.clone(),
+        }),
+        TransportKind::Ssh => std::sync::Arc::new(ssh::Ssh::new(host.clone(), ssh.clone())),
+    }
 }
 
 /// Called with each complete line of live output, already split per stream.
