@@ -352,7 +352,7 @@ pub struct Interrupted;
 
 impl fmt::Display for Interrupted {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("interrupted")
+        f.write_str("interrupted (Ctrl-C or SIGTERM)")
     }
 }
 
