@@ -10,8 +10,11 @@ use std::sync::Arc;
 
 /// An engine bound to a run's context, with the runbook compiled.
 pub struct Script {
+    /// The engine with every primitive registered and the stdlib resolver set.
     pub engine: Engine,
+    /// The runbook, compiled.
     pub ast: AST,
+    /// The texts diagnostics point into (the runbook and each stdlib module it imported).
     pub sources: Sources,
 }
 

@@ -52,6 +52,7 @@ struct RawHost {
 /// How commands reach a host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TransportKind {
+    /// Over OpenSSH (the default), with the user's ~/.ssh/config, agent and known_hosts.
     Ssh,
     /// Run on this machine, as the user running runbook (tests, and runbooks that act locally).
     Local,
@@ -60,15 +61,25 @@ pub enum TransportKind {
 /// One host, resolved against the defaults.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HostInfo {
+    /// The host's name in the inventory (what runbooks and the journal call it).
     pub name: String,
+    /// The address SSH connects to (a name or an IP).
     pub address: String,
+    /// The SSH port; None leaves it to ssh (its config, else 22).
     pub port: Option<u16>,
+    /// The SSH user; None leaves it to ssh.
     pub user: Option<String>,
+    /// The private key to use (`ssh -i`).
     pub identity_file: Option<PathBuf>,
+    /// The known_hosts file (`UserKnownHostsFile`), for hosts outside the user's own.
     pub known_hosts_file: Option<PathBuf>,
+    /// An ssh_config file to read instead of the user's (`ssh -F`).
     pub ssh_config: Option<PathBuf>,
+    /// How commands reach the host.
     pub transport: TransportKind,
+    /// The groups the host belongs to.
     pub groups: Vec<String>,
+    /// Host variables (patronictl, haproxy_cfg, sudo, …), the defaults' merged under the host's own.
     pub vars: IndexMap<String, toml::Value>,
 }
 
@@ -106,6 +117,7 @@ impl HostInfo {
 /// The parsed inventory.
 #[derive(Debug, Clone, Default)]
 pub struct Inventory {
+    /// The file it was read from (None: no inventory given).
     pub path: Option<PathBuf>,
     hosts: Vec<Arc<HostInfo>>,
     /// For `check`/`show` without `-i`: every group and host name resolves to a stand-in host,
@@ -274,10 +286,12 @@ impl Inventory {
         })
     }
 
+    /// Every host, in the inventory's order.
     pub fn hosts(&self) -> &[Arc<HostInfo>] {
         &self.hosts
     }
 
+    /// The host called `name`; an error naming the hosts there are when there is none.
     pub fn host(&self, name: &str) -> Result<Arc<HostInfo>> {
         if self.placeholder {
             return Ok(Self::stand_in(name));
@@ -306,6 +320,7 @@ impl Inventory {
         names
     }
 
+    /// The hosts of `group`, in the inventory's order; an error when no host is in it.
     pub fn group(&self, group: &str) -> Result<Vec<Arc<HostInfo>>> {
         if self.placeholder {
             return Ok(vec![Self::stand_in(&format!("{group}-1"))]);

@@ -27,14 +27,19 @@ use std::sync::Arc;
 /// What `runbook repl` was given.
 #[derive(Debug, Clone, Default)]
 pub struct Options {
+    /// The inventory (`-i`); without one, only `local` exists.
     pub inventory: Option<PathBuf>,
     /// A bundled runbook's name or a file: its steps for `:run`, its variables in scope.
     pub runbook: Option<String>,
     /// Attach to this run (id or folder) instead of starting a session of its own.
     pub run: Option<String>,
+    /// `--set name=value` parameter overrides.
     pub sets: Vec<String>,
+    /// `--set-secret NAME=SOURCE` secrets.
     pub secrets: Vec<String>,
+    /// How commands run (timeouts, SSH, live output).
     pub settings: Settings,
+    /// Where run folders live (`--state-dir`).
     pub state_dir: Option<PathBuf>,
 }
 

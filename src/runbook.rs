@@ -28,6 +28,7 @@ pub struct Source {
     pub name: String,
     /// Shown in diagnostics: `runbooks/NAME.rhai` for bundled ones, else the path.
     pub display: String,
+    /// The runbook's Rhai source.
     pub text: String,
     /// Folder whose `.rhai` files override stdlib modules (the runbook file's folder).
     pub module_dir: Option<PathBuf>,
@@ -40,6 +41,7 @@ impl Source {
     }
 }
 
+/// The first line of `text`'s leading `//!` comment (empty when it has none).
 pub fn summary(text: &str) -> String {
     text.lines()
         .find_map(|l| {
@@ -94,7 +96,9 @@ pub fn load(spec: &str) -> Result<Source> {
 
 /// Resolves `import "name"`: `<runbook folder>/name.rhai` if it exists, else the embedded stdlib.
 pub struct Resolver {
+    /// The runbook's folder, whose `.rhai` files override stdlib modules.
     pub module_dir: Option<PathBuf>,
+    /// Where each module's text is kept, for diagnostics that point into it.
     pub sources: Sources,
 }
 
@@ -138,7 +142,9 @@ impl ModuleResolver for Resolver {
 /// An `import "path"` statement that starts a line, with its alias (`as name`) if it has one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Import {
+    /// The module path as written (`"cloudify"`).
     pub path: String,
+    /// The name it is bound to (`as cfy`), if any.
     pub alias: Option<String>,
 }
 

@@ -15,6 +15,7 @@ pub struct Secret {
 }
 
 impl Secret {
+    /// A secret called `name` holding `value`.
     pub fn new(name: &str, value: &str) -> Self {
         Self {
             name: name.into(),
@@ -22,6 +23,7 @@ impl Secret {
         }
     }
 
+    /// The secret's name (what output shows in its place).
     pub fn name(&self) -> &str {
         &self.name
     }
@@ -47,7 +49,9 @@ impl fmt::Display for Secret {
 /// Where a secret comes from on the command line: `NAME=env:VAR`, `NAME=file:PATH` or `NAME=VALUE`.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize, PartialEq)]
 pub enum SecretSource {
+    /// From an environment variable (`env:VAR`).
     Env(String),
+    /// From a file's content, trailing newline dropped (`file:PATH`).
     File(String),
     /// Given literally on the command line; never persisted, so `resume` asks for it again.
     Literal,

@@ -10,7 +10,9 @@ use std::path::Path;
 
 /// One run: its folder and what it was started with.
 pub struct Run {
+    /// The run's folder (journal, meta, source).
     pub dir: RunDir,
+    /// What the run was started with (runbook, inventory, parameters, secret sources).
     pub meta: RunMeta,
 }
 

@@ -4,7 +4,9 @@
 use super::{BoxRead, Spawned, Transport, TransportError};
 use std::process::Stdio;
 
+/// Runs command lines on this machine.
 pub struct Local {
+    /// The inventory's name for this machine, for error messages.
     pub host: String,
 }
 
