@@ -155,6 +155,10 @@ pub enum Cmd {
         /// Answer every pause and confirmation with yes (unattended runs)
         #[arg(long, short)]
         yes: bool,
+        /// Answer pauses and confirmations from a TOML file of [[answer]] entries (step, question,
+        /// answer = "yes"|"no"); a question it does not answer fails the run
+        #[arg(long, value_name = "FILE", conflicts_with = "yes")]
+        answers: Option<PathBuf>,
     },
     /// Continue a failed or interrupted run: pending undo first, then the unfinished steps
     Resume {
@@ -162,6 +166,9 @@ pub enum Cmd {
         run: Option<String>,
         #[arg(long, short)]
         yes: bool,
+        /// Answer pauses and confirmations from a file (as `run --answers`)
+        #[arg(long, value_name = "FILE", conflicts_with = "yes")]
+        answers: Option<PathBuf>,
         /// Give a secret again (one that was passed literally is not stored)
         #[arg(long = "set-secret", value_name = "NAME=SOURCE")]
         secrets: Vec<String>,
@@ -235,6 +242,7 @@ impl Global {
         let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
         Settings {
             yes,
+            answers: None,
             interactive,
             default_timeout: Duration::from_secs(self.timeout),
             ssh: SshOptions {
@@ -249,7 +257,24 @@ impl Global {
     }
 }
 
-fn invocation(target: Target, global: &Global, yes: bool, confirm_each: bool) -> Invocation {
+/// The settings of a command that may ask questions: `--yes`, or the answers of `--answers FILE`.
+fn answering(global: &Global, yes: bool, answers: Option<&std::path::Path>) -> Result<Settings> {
+    let answers = answers
+        .map(crate::answers::Answers::load)
+        .transpose()?
+        .map(Arc::new);
+    Ok(Settings {
+        answers,
+        ..global.settings(yes)
+    })
+}
+
+fn invocation(
+    target: Target,
+    global: &Global,
+    settings: Settings,
+    confirm_each: bool,
+) -> Invocation {
     Invocation {
         runbook: target.runbook,
         inventory: target.inventory,
@@ -261,7 +286,7 @@ fn invocation(target: Target, global: &Global, yes: bool, confirm_each: bool) ->
             finished: Vec::new(),
             confirm_each,
         },
-        settings: global.settings(yes),
+        settings,
         state_dir: global.state_dir.clone(),
     }
 }
@@ -293,13 +318,26 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         }
         Cmd::Check { runbook, inventory } => runner::check(&runbook, inventory),
         Cmd::Plan { target, offline } => {
-            runner::plan(&invocation(target, g, false, false), offline)
+            runner::plan(&invocation(target, g, g.settings(false), false), offline)
         }
-        Cmd::Run { target, step, yes } => runner::run(&invocation(target, g, yes, step)),
-        Cmd::Resume { run, yes, secrets } => runner::resume(
+        Cmd::Run {
+            target,
+            step,
+            yes,
+            answers,
+        } => {
+            let settings = answering(g, yes, answers.as_deref())?;
+            runner::run(&invocation(target, g, settings, step))
+        }
+        Cmd::Resume {
+            run,
+            yes,
+            answers,
+            secrets,
+        } => runner::resume(
             run.as_deref(),
             g.state_dir.as_deref(),
-            &g.settings(yes),
+            &answering(g, yes, answers.as_deref())?,
             &secrets,
         ),
         Cmd::Revert { run, salvage } => runner::revert(

@@ -37,6 +37,7 @@ macro_rules! err {
     }};
 }
 
+pub mod answers;
 pub mod cli;
 pub mod context;
 pub mod diag;

@@ -123,6 +123,15 @@ fn validate(ctx: &Ctx, selection: &Selection) -> Result<()> {
                 .with_help(format!("steps: {}", names.join(", "))));
         }
     }
+    if let Some(answers) = &ctx.settings.answers {
+        if let Some(step) = answers.steps().find(|s| !names.contains(s)) {
+            return Err(Error::usage(format!(
+                "unknown step `{step}` in answers file {}",
+                answers.path.display()
+            ))
+            .with_help(format!("steps: {}", names.join(", "))));
+        }
+    }
     if model.steps.is_empty() {
         return Err(Error::script(
             "the runbook declares no step: add step(\"name\", \"description\", || { … })",
@@ -539,6 +548,26 @@ pub fn log_line(r: &journal::Record) -> String {
             kept_in,
         } => format!(
             "! journal line {line} was torn by a crash ({bytes} bytes): cut off into {kept_in}"
+        ),
+        Event::Question { kind, text, .. } => format!("    ? {}: {text}", kind.name()),
+        Event::Answer {
+            kind, answer, by, ..
+        } => format!(
+            "    → {} answered {} ({by})",
+            kind.name(),
+            if *answer { "yes" } else { "no" }
+        ),
+        Event::WindowOpen { depth, .. } => format!("  ┌ temporary window {depth} opened"),
+        Event::WindowClose {
+            depth,
+            undone,
+            ok,
+            duration_ms,
+            ..
+        } => format!(
+            "  └ temporary window {depth} closed after {:.1} s ({undone} undo record(s){})",
+            *duration_ms as f64 / 1000.0,
+            if *ok { "" } else { ", an undo FAILED" }
         ),
         Event::RunEnd { ok: true, .. } => "run finished".into(),
         Event::RunEnd { error, .. } => {

@@ -731,10 +731,11 @@ fn an_old_active_passive_cluster_is_snapshotted_on_its_active_node() {
         ["old-2"],
         "the snapshot was taken on the active node"
     );
-    let pause = events(&j, "note")
+    let pause = events(&j, "question")
         .iter()
-        .map(|p| p["message"].as_str().unwrap_or("").to_string())
-        .find(|m| m.starts_with("pause: Delete the old host(s)"))
+        .filter(|p| p["kind"] == "pause")
+        .map(|p| p["text"].as_str().unwrap_or("").to_string())
+        .find(|m| m.starts_with("Delete the old host(s)"))
         .expect("the delete-old pause");
     assert!(
         pause.contains("old-1 (127.0.0.11)") && pause.contains("old-2 (127.0.0.15)"),
