@@ -181,10 +181,21 @@ pub enum Cmd {
         #[arg(long)]
         salvage: bool,
     },
-    /// Show a run's journal
+    /// Show a run's journal: as text, JSON (runbook.log/1) or markdown for a ticket
     Log {
         /// Run id (default: the newest run)
         run: Option<String>,
+        /// text (one line a record), json (the run and its records), markdown (a ticket summary)
+        #[arg(long, value_enum, default_value_t = crate::report::Format::Text)]
+        format: crate::report::Format,
+    },
+    /// Write a run's report: one self-contained HTML file (timeline per host, steps, window)
+    Report {
+        /// Run id (default: the newest run)
+        run: Option<String>,
+        /// Where to write it [default: report.html in the run's folder]
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
     },
     /// Work on the hosts by hand: the runbook functions at a prompt, journaled like a run
     Repl {
@@ -346,7 +357,12 @@ pub fn dispatch(cli: Cli) -> Result<()> {
             &g.settings(false),
             salvage,
         ),
-        Cmd::Log { run } => runner::log(run.as_deref(), g.state_dir.as_deref()),
+        Cmd::Log { run, format } => {
+            crate::report::log(run.as_deref(), g.state_dir.as_deref(), format)
+        }
+        Cmd::Report { run, output } => {
+            crate::report::report(run.as_deref(), g.state_dir.as_deref(), output)
+        }
         Cmd::Repl {
             inventory,
             runbook,

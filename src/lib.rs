@@ -49,6 +49,7 @@ pub mod journal;
 pub mod prims;
 pub mod reference;
 pub mod repl;
+pub mod report;
 pub mod runbook;
 pub mod runner;
 pub mod secret;

@@ -57,18 +57,26 @@ pub fn open(target: &Path) -> Result<()> {
         .map_err(|_| Error::usage("--events was given twice"))
 }
 
+/// A journal record as it is shown outside the run's folder (the event stream, `runbook log
+/// --format json`, the report): as journaled, but for an undo's `action` (the exact bytes it puts
+/// back, which may hold secrets).
+pub fn public(record: &Record) -> Value {
+    let mut value = serde_json::to_value(record).unwrap_or(Value::Null);
+    if let Some(o) = value.as_object_mut() {
+        if o.get("event").and_then(Value::as_str) == Some("undo_push") {
+            o.remove("action");
+        }
+    }
+    value
+}
+
 /// A journal record, as an event of the run whose journal is at `journal`.
 pub fn journal_record(journal: &Path, record: &Record) {
     if SINK.get().is_none() {
         return;
     }
-    let Ok(mut event) = serde_json::to_value(record) else {
-        return;
-    };
+    let mut event = public(record);
     if let Some(o) = event.as_object_mut() {
-        if o.get("event").and_then(Value::as_str) == Some("undo_push") {
-            o.remove("action");
-        }
         let run = journal
             .parent()
             .and_then(Path::file_name)
