@@ -245,6 +245,9 @@ pub enum Cmd {
     Doc {
         /// Only functions whose name contains this (e.g. `ssh::`)
         filter: Option<String>,
+        /// The whole reference as a markdown page (the book's reference.md is this output)
+        #[arg(long)]
+        markdown: bool,
     },
 }
 
@@ -392,6 +395,6 @@ pub fn dispatch(cli: Cli) -> Result<()> {
             Ok(())
         }
         Cmd::Inventory { inventory } => crate::inventory_list::print(&inventory),
-        Cmd::Doc { filter } => crate::reference::print(filter.as_deref()),
+        Cmd::Doc { filter, markdown } => crate::reference::print(filter.as_deref(), markdown),
     }
 }

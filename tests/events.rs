@@ -19,7 +19,7 @@ step("fails", "A command that fails", || {
 });
 "#;
 
-fn parse(stream: &str) -> Vec<Value> {
+pub(crate) fn parse(stream: &str) -> Vec<Value> {
     stream
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
@@ -29,7 +29,12 @@ fn parse(stream: &str) -> Vec<Value> {
 /// The stream equals the journal record for record (undo actions left out), then `exit`; a
 /// copy's progress events (not journaled) are left out of the comparison.
 #[track_caller]
-fn assert_stream_is_the_journal(events: &[Value], journal: &[Value], run: &str, code: i32) {
+pub(crate) fn assert_stream_is_the_journal(
+    events: &[Value],
+    journal: &[Value],
+    run: &str,
+    code: i32,
+) {
     let journaled: Vec<&Value> = events
         .iter()
         .filter(|e| e["event"] != "copy_progress")
