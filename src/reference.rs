@@ -89,6 +89,21 @@ pub fn print(filter: Option<&str>, markdown: bool) -> Result<()> {
     Ok(())
 }
 
+/// Doc text as markdown prose: `<` outside code spans is text, not an HTML tag.
+fn prose(doc: &str) -> String {
+    doc.split('`')
+        .enumerate()
+        .map(|(i, part)| {
+            if i % 2 == 0 {
+                part.replace('<', "&lt;")
+            } else {
+                part.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("`")
+}
+
 /// The header of the generated book page: what it is and how it is made.
 const PAGE_HEAD: &str = "# Reference: every runbook function
 
@@ -126,7 +141,7 @@ pub fn markdown() -> Result<String> {
         for g in &fns[i..i + same] {
             if !shown.contains(&g.doc.as_str()) {
                 shown.push(&g.doc);
-                let _ = writeln!(page, "{}\n", g.doc);
+                let _ = writeln!(page, "{}\n", prose(&g.doc));
             }
         }
         i += same;
