@@ -358,6 +358,27 @@ fn a_question_the_answers_file_does_not_answer_fails_at_once() {
     assert!(events
         .iter()
         .any(|e| e["event"] == "step_end" && e["step"] == "delete-old" && e["ok"] == false));
+
+    // With the entry added, resume answers it from the file and runs only that step again.
+    rb.write("answers.toml", ANSWERS);
+    let r = rb.run_with_stdin_open(&["resume", "--answers", "answers.toml"]);
+    r.code(0);
+    let journal = journal_of(&rb.last_run());
+    let resumed = journal
+        .iter()
+        .rposition(|e| e["event"] == "resume")
+        .expect("resume record");
+    let after: Vec<(&str, &str)> = journal[resumed..]
+        .iter()
+        .filter(|e| e["event"] == "answer")
+        .map(|e| {
+            (
+                e["step"].as_str().unwrap_or(""),
+                e["by"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(after, [("delete-old", "answers answers.toml")]);
 }
 
 /// An answers file that names a step the runbook lacks, or is not one, stops before any step.
