@@ -305,7 +305,7 @@ impl Window {
             Some(c) => (
                 c.ok,
                 format!(
-                    "{} ({} undo record(s) run{})",
+                    "{} ({} undo record(s) run as it closed{})",
                     human(c.duration_ms),
                     c.undone,
                     if c.ok { "" } else { ", an undo FAILED" }
