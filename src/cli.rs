@@ -144,6 +144,10 @@ pub enum Cmd {
         /// Contact no host at all (probes are shown, not run)
         #[arg(long)]
         offline: bool,
+        /// Check an answers file (as `run --answers`): each question shows its answer, and one
+        /// the file does not answer fails the plan
+        #[arg(long, value_name = "FILE")]
+        answers: Option<PathBuf>,
     },
     /// Run a runbook against an inventory
     Run {
@@ -331,8 +335,13 @@ pub fn dispatch(cli: Cli) -> Result<()> {
             Ok(())
         }
         Cmd::Check { runbook, inventory } => runner::check(&runbook, inventory),
-        Cmd::Plan { target, offline } => {
-            runner::plan(&invocation(target, g, g.settings(false), false), offline)
+        Cmd::Plan {
+            target,
+            offline,
+            answers,
+        } => {
+            let settings = answering(g, false, answers.as_deref())?;
+            runner::plan(&invocation(target, g, settings, false), offline)
         }
         Cmd::Run {
             target,

@@ -410,3 +410,54 @@ fn a_wrong_answers_file_stops_the_run_before_its_first_step() {
         assert!(!rb.path("state").exists(), "no run started: {}", r.stderr);
     }
 }
+
+/// `plan --answers FILE` checks the file before any run: each question shows its answer (a
+/// confirmation takes the file's), and one the file does not answer fails the plan as it would
+/// fail the run. Nothing is answered, so nothing waits and no run starts.
+#[test]
+fn plan_with_answers_shows_each_answer_and_fails_on_a_missing_one() {
+    let rb = Rb::new();
+    rb.write("asks.rhai", ASKS);
+    rb.write("big.bin", "small");
+    rb.write("answers.toml", ANSWERS);
+    let plan = || {
+        rb.run_with_stdin_open(&[
+            "plan",
+            "asks.rhai",
+            "-i",
+            "local.toml",
+            "--answers",
+            "answers.toml",
+        ])
+    };
+    let r = plan();
+    r.code(0);
+    for line in [
+        "  pause: Install the new cluster. (answered yes by answers.toml)",
+        "  confirm: mgr-1: copy the old value in? (answered yes by answers.toml)",
+        "  confirm: mgr-2: copy the old value in? (answered no by answers.toml)",
+        "  pause: Delete the old hosts. (answered yes by answers.toml)",
+    ] {
+        assert!(
+            r.stdout.contains(line),
+            "plan misses `{line}`:\n{}",
+            r.stdout
+        );
+    }
+    assert!(!rb.path("state").exists(), "a plan starts no run");
+
+    let without_delete = &ANSWERS[..ANSWERS
+        .find("[[answer]]\nstep = \"delete-old\"")
+        .expect("entry")];
+    rb.write("answers.toml", without_delete);
+    let r = plan();
+    r.code(2);
+    assert!(
+        r.stderr.contains(
+            "the pause `Delete the old hosts.` (step delete-old) is not answered in answers.toml"
+        ),
+        "{}",
+        r.stderr
+    );
+    assert!(!rb.path("copied.bin").exists(), "the plan changed nothing");
+}

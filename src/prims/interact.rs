@@ -87,13 +87,48 @@ fn question(ctx: &Ctx, kind: QuestionKind, text: &str) -> RhaiResult<bool> {
     Ok(answer)
 }
 
+/// A question in a dry run: shown, and answered yes — or, with `--answers`, as the file answers
+/// it, and a question the file does not answer fails the plan as it would fail the run.
+fn planned(ctx: &Ctx, kind: QuestionKind, text: &str) -> RhaiResult<bool> {
+    let shown = match kind {
+        QuestionKind::Pause => text.lines().next().unwrap_or(""),
+        QuestionKind::Confirm => text,
+    };
+    let Some(answers) = &ctx.settings.answers else {
+        match kind {
+            QuestionKind::Pause => outln!("  pause: {shown}"),
+            QuestionKind::Confirm => outln!("  confirm: {shown} (planned as yes)"),
+        }
+        return Ok(true);
+    };
+    let step = ctx.current_step();
+    match answers.answer(step.as_deref(), text) {
+        Some(answer) => {
+            let stops = if kind == QuestionKind::Pause && !answer {
+                ": the run stops here"
+            } else {
+                ""
+            };
+            outln!(
+                "  {}: {shown} (answered {} by {}{stops})",
+                kind.name(),
+                if answer { "yes" } else { "no" },
+                answers.path.display()
+            );
+            Ok(answer)
+        }
+        None => Err(answers
+            .unanswered(step.as_deref(), kind, text)
+            .into_rhai("")),
+    }
+}
+
 fn pause(ctx: &Ctx, message: &str) -> RhaiResult<()> {
     if ctx.declaring() {
         return Ok(());
     }
     if ctx.mode != Mode::Run {
-        outln!("  pause: {}", message.lines().next().unwrap_or(""));
-        return Ok(());
+        return planned(ctx, QuestionKind::Pause, message).map(|_| ());
     }
     if question(ctx, QuestionKind::Pause, message)? {
         Ok(())
@@ -111,8 +146,7 @@ fn confirm(ctx: &Ctx, question_text: &str) -> RhaiResult<bool> {
         return Ok(false);
     }
     if ctx.mode != Mode::Run {
-        outln!("  confirm: {question_text} (planned as yes)");
-        return Ok(true);
+        return planned(ctx, QuestionKind::Confirm, question_text);
     }
     question(ctx, QuestionKind::Confirm, question_text)
 }
