@@ -207,7 +207,18 @@ fn step(
 fn temporarily(ctx: &Ctx, call: &NativeCallContext, body: FnPtr) -> RhaiResult<Dynamic> {
     let depth = ctx.undo.lock().unwrap_or_else(|e| e.into_inner()).open();
     // The window's opening and closing are journaled (for `--events` and `runbook report`).
-    let window = Window::open(ctx, depth).map_err(|e| e.into_rhai(""))?;
+    let window = match Window::open(ctx, depth) {
+        Ok(w) => w,
+        Err(e) => {
+            // Nothing ran in the scope yet: close it empty, so no later scope lands in it.
+            let _ = ctx
+                .undo
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .close(depth);
+            return Err(e.into_rhai(""));
+        }
+    };
     let r = body.call_within_context::<Dynamic>(call, ());
     let pending = ctx
         .undo
