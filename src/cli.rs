@@ -144,6 +144,10 @@ pub enum Cmd {
         /// Contact no host at all (probes are shown, not run)
         #[arg(long)]
         offline: bool,
+        /// Check an answers file (as `run --answers`): each question shows its answer, and one
+        /// the file does not answer fails the plan
+        #[arg(long, value_name = "FILE")]
+        answers: Option<PathBuf>,
     },
     /// Run a runbook against an inventory
     Run {
@@ -155,6 +159,10 @@ pub enum Cmd {
         /// Answer every pause and confirmation with yes (unattended runs)
         #[arg(long, short)]
         yes: bool,
+        /// Answer pauses and confirmations from a TOML file of [[answer]] entries (step, question,
+        /// answer = "yes"|"no"); a question it does not answer fails the run
+        #[arg(long, value_name = "FILE", conflicts_with = "yes")]
+        answers: Option<PathBuf>,
     },
     /// Continue a failed or interrupted run: pending undo first, then the unfinished steps
     Resume {
@@ -162,6 +170,9 @@ pub enum Cmd {
         run: Option<String>,
         #[arg(long, short)]
         yes: bool,
+        /// Answer pauses and confirmations from a file (as `run --answers`)
+        #[arg(long, value_name = "FILE", conflicts_with = "yes")]
+        answers: Option<PathBuf>,
         /// Give a secret again (one that was passed literally is not stored)
         #[arg(long = "set-secret", value_name = "NAME=SOURCE")]
         secrets: Vec<String>,
@@ -174,10 +185,21 @@ pub enum Cmd {
         #[arg(long)]
         salvage: bool,
     },
-    /// Show a run's journal
+    /// Show a run's journal: as text, JSON (runbook.log/1) or markdown for a ticket
     Log {
         /// Run id (default: the newest run)
         run: Option<String>,
+        /// text (one line a record), json (the run and its records), markdown (a ticket summary)
+        #[arg(long, value_enum, default_value_t = crate::report::Format::Text)]
+        format: crate::report::Format,
+    },
+    /// Write a run's report: one self-contained HTML file (timeline per host, steps, window)
+    Report {
+        /// Run id (default: the newest run)
+        run: Option<String>,
+        /// Where to write it [default: report.html in the run's folder]
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
     },
     /// Work on the hosts by hand: the runbook functions at a prompt, journaled like a run
     Repl {
@@ -227,6 +249,9 @@ pub enum Cmd {
     Doc {
         /// Only functions whose name contains this (e.g. `ssh::`)
         filter: Option<String>,
+        /// The whole reference as a markdown page (the book's reference.md is this output)
+        #[arg(long)]
+        markdown: bool,
     },
 }
 
@@ -235,6 +260,7 @@ impl Global {
         let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
         Settings {
             yes,
+            answers: None,
             interactive,
             default_timeout: Duration::from_secs(self.timeout),
             ssh: SshOptions {
@@ -249,7 +275,24 @@ impl Global {
     }
 }
 
-fn invocation(target: Target, global: &Global, yes: bool, confirm_each: bool) -> Invocation {
+/// The settings of a command that may ask questions: `--yes`, or the answers of `--answers FILE`.
+fn answering(global: &Global, yes: bool, answers: Option<&std::path::Path>) -> Result<Settings> {
+    let answers = answers
+        .map(crate::answers::Answers::load)
+        .transpose()?
+        .map(Arc::new);
+    Ok(Settings {
+        answers,
+        ..global.settings(yes)
+    })
+}
+
+fn invocation(
+    target: Target,
+    global: &Global,
+    settings: Settings,
+    confirm_each: bool,
+) -> Invocation {
     Invocation {
         runbook: target.runbook,
         inventory: target.inventory,
@@ -261,7 +304,7 @@ fn invocation(target: Target, global: &Global, yes: bool, confirm_each: bool) ->
             finished: Vec::new(),
             confirm_each,
         },
-        settings: global.settings(yes),
+        settings,
         state_dir: global.state_dir.clone(),
     }
 }
@@ -292,14 +335,32 @@ pub fn dispatch(cli: Cli) -> Result<()> {
             Ok(())
         }
         Cmd::Check { runbook, inventory } => runner::check(&runbook, inventory),
-        Cmd::Plan { target, offline } => {
-            runner::plan(&invocation(target, g, false, false), offline)
+        Cmd::Plan {
+            target,
+            offline,
+            answers,
+        } => {
+            let settings = answering(g, false, answers.as_deref())?;
+            runner::plan(&invocation(target, g, settings, false), offline)
         }
-        Cmd::Run { target, step, yes } => runner::run(&invocation(target, g, yes, step)),
-        Cmd::Resume { run, yes, secrets } => runner::resume(
+        Cmd::Run {
+            target,
+            step,
+            yes,
+            answers,
+        } => {
+            let settings = answering(g, yes, answers.as_deref())?;
+            runner::run(&invocation(target, g, settings, step))
+        }
+        Cmd::Resume {
+            run,
+            yes,
+            answers,
+            secrets,
+        } => runner::resume(
             run.as_deref(),
             g.state_dir.as_deref(),
-            &g.settings(yes),
+            &answering(g, yes, answers.as_deref())?,
             &secrets,
         ),
         Cmd::Revert { run, salvage } => runner::revert(
@@ -308,7 +369,12 @@ pub fn dispatch(cli: Cli) -> Result<()> {
             &g.settings(false),
             salvage,
         ),
-        Cmd::Log { run } => runner::log(run.as_deref(), g.state_dir.as_deref()),
+        Cmd::Log { run, format } => {
+            crate::report::log(run.as_deref(), g.state_dir.as_deref(), format)
+        }
+        Cmd::Report { run, output } => {
+            crate::report::report(run.as_deref(), g.state_dir.as_deref(), output)
+        }
         Cmd::Repl {
             inventory,
             runbook,
@@ -338,6 +404,6 @@ pub fn dispatch(cli: Cli) -> Result<()> {
             Ok(())
         }
         Cmd::Inventory { inventory } => crate::inventory_list::print(&inventory),
-        Cmd::Doc { filter } => crate::reference::print(filter.as_deref()),
+        Cmd::Doc { filter, markdown } => crate::reference::print(filter.as_deref(), markdown),
     }
 }

@@ -1,6 +1,7 @@
 //! The state one run (or REPL session) shares between the runner and every primitive: mode,
 //! inventory, connections, journal, undo stack, cancellation, and the one place commands execute.
 
+use crate::answers::Answers;
 use crate::error::{Error, Kind, Result};
 use crate::inventory::{HostInfo, Inventory};
 use crate::journal::{Event, Journal};
@@ -37,6 +38,8 @@ pub enum Effect {
 pub struct Settings {
     /// Answer pauses and confirmations with yes (non-interactive runs).
     pub yes: bool,
+    /// Answer pauses and confirmations from a file (`--answers`): the only source of answers then.
+    pub answers: Option<Arc<Answers>>,
     /// A person is at a terminal (prompts possible, progress bars and live output shown).
     pub interactive: bool,
     pub default_timeout: Duration,
@@ -77,6 +80,7 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             yes: false,
+            answers: None,
             interactive: false,
             default_timeout: Duration::from_secs(120),
             ssh: SshOptions::default(),

@@ -100,6 +100,33 @@ pub enum Event {
         ok: bool,
         error: Option<String>,
     },
+    /// A pause or a confirmation asks the operator; the run waits for the `answer`.
+    Question {
+        step: Option<String>,
+        kind: QuestionKind,
+        text: String,
+    },
+    /// How a `question` was answered: `answer` (a pause answered no stops the run), and `by`
+    /// whom: `terminal`, `--yes`, or `answers FILE`.
+    Answer {
+        step: Option<String>,
+        kind: QuestionKind,
+        answer: bool,
+        by: String,
+    },
+    /// A `temporarily` scope opened (`depth` 1 is the outermost): the temporary window.
+    WindowOpen {
+        step: Option<String>,
+        depth: usize,
+    },
+    /// A `temporarily` scope closed, after its undo ran (`undone` records; `ok`: the undo did).
+    WindowClose {
+        step: Option<String>,
+        depth: usize,
+        undone: usize,
+        ok: bool,
+        duration_ms: u64,
+    },
     /// The journal ended in a torn line (a crash mid-write): cut off and kept in `kept_in`.
     Torn {
         line: usize,
@@ -199,7 +226,30 @@ impl Event {
                 ok,
                 error: mo(error),
             },
+            Event::Question { step, kind, text } => Event::Question {
+                step,
+                kind,
+                text: m(text),
+            },
             other => other,
+        }
+    }
+}
+
+/// What asks: `pause(…)` (answered: done, continue) or `confirm(…)` (answered yes or no).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum QuestionKind {
+    Pause,
+    Confirm,
+}
+
+impl QuestionKind {
+    /// Its name in the journal and the answers file.
+    pub fn name(self) -> &'static str {
+        match self {
+            QuestionKind::Pause => "pause",
+            QuestionKind::Confirm => "confirm",
         }
     }
 }

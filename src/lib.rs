@@ -37,6 +37,7 @@ macro_rules! err {
     }};
 }
 
+pub mod answers;
 pub mod cli;
 pub mod context;
 pub mod diag;
@@ -48,6 +49,7 @@ pub mod journal;
 pub mod prims;
 pub mod reference;
 pub mod repl;
+pub mod report;
 pub mod runbook;
 pub mod runner;
 pub mod secret;

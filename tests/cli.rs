@@ -208,3 +208,30 @@ fn doc_prints_every_primitive_with_its_documentation() {
         r.stdout
     );
 }
+
+/// The book's reference page is `runbook doc --markdown`, generated from the doc strings the
+/// primitives register: a primitive added or reworded without regenerating it fails here.
+#[test]
+fn the_books_reference_page_is_what_doc_markdown_generates() {
+    let rb = Rb::new();
+    let r = rb.run(&["doc", "--markdown"]);
+    r.code(0);
+    let page = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("book/src/reference.md");
+    let checked_in = std::fs::read_to_string(&page).expect("book/src/reference.md");
+    assert!(
+        r.stdout == checked_in,
+        "book/src/reference.md is stale: regenerate it with\n  cargo run -q -- doc --markdown > book/src/reference.md\n{}",
+        similar::TextDiff::from_lines(checked_in.as_str(), r.stdout.as_str())
+            .unified_diff()
+            .header("book/src/reference.md", "runbook doc --markdown")
+    );
+    // Every documented function has its heading.
+    for line in rb.run(&["doc"]).stdout.lines() {
+        if let Some((name, _)) = line.split_once('(').filter(|_| !line.starts_with(' ')) {
+            assert!(
+                checked_in.contains(&format!("### `{name}`")),
+                "{name} missing"
+            );
+        }
+    }
+}

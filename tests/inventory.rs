@@ -124,7 +124,7 @@ fn common_args(d: &toml::Table) -> String {
     )
 }
 
-fn lab_yaml(lab_toml: &str) -> String {
+pub(crate) fn lab_yaml(lab_toml: &str) -> String {
     let (hosts, d) = lab_hosts(lab_toml);
     let mut y = String::from("all:\n  vars:\n");
     y += &format!(

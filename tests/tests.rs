@@ -18,6 +18,8 @@ mod lab_itself;
 mod layers;
 /// The REPL and the recovery prompt on a failed step, through a pseudo-terminal against the lab.
 mod repl;
+/// `runbook log --format` and `runbook report` (rendered in headless Chromium).
+mod report;
 /// Running runbooks on the Local transport: steps, selection, journal, resume, plan, secrets.
 mod run;
 /// The safety core under faults: secrets vs. restored files, torn and corrupt journals, closed

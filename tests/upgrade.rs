@@ -731,10 +731,11 @@ fn an_old_active_passive_cluster_is_snapshotted_on_its_active_node() {
         ["old-2"],
         "the snapshot was taken on the active node"
     );
-    let pause = events(&j, "note")
+    let pause = events(&j, "question")
         .iter()
-        .map(|p| p["message"].as_str().unwrap_or("").to_string())
-        .find(|m| m.starts_with("pause: Delete the old host(s)"))
+        .filter(|p| p["kind"] == "pause")
+        .map(|p| p["text"].as_str().unwrap_or("").to_string())
+        .find(|m| m.starts_with("Delete the old host(s)"))
         .expect("the delete-old pause");
     assert!(
         pause.contains("old-1 (127.0.0.11)") && pause.contains("old-2 (127.0.0.15)"),
@@ -795,4 +796,94 @@ fn encoding_alphabet_is_written_into_the_shipped_empty_flask_security() {
         "only that line changed"
     );
     assert_eq!(mode.trim(), "644 root", "owner and mode kept");
+}
+
+/// Issue 16's "done when": the upgrade through the lab written as an Ansible YAML inventory, its
+/// pauses answered from a file (`--answers`, no terminal, no `--yes`), the event stream equal to
+/// the journal, and `runbook report` of the run rendered in headless Chromium.
+#[test]
+fn the_upgrade_runs_through_an_ansible_yaml_inventory_answered_from_a_file_and_reports() {
+    let lab = lab();
+    let _serial = exclusive();
+    lab.reset_cloudify();
+    let before = originals(lab);
+    let rb = Rb::new();
+    // Read under the exclusive lock already held (lab_snapshot would wait for a shared one).
+    let lab_toml = std::fs::read_to_string(lab.inventory()).expect("lab inventory.toml");
+    rb.write("lab.yml", &crate::inventory::lab_yaml(&lab_toml));
+    rb.write(
+        "answers.toml",
+        "[[answer]]\nstep = \"install\"\nquestion = \"Install the new Cloudify cluster\"\nanswer = \"yes\"\n\n\
+         [[answer]]\nstep = \"delete-old\"\nanswer = \"yes\"\n",
+    );
+    let out = upgrade_run(
+        &rb,
+        "cloudify-ha-upgrade",
+        "lab.yml",
+        false,
+        &["--answers", "answers.toml", "--events", "events.jsonl"],
+    )
+    .output()
+    .expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_upgraded(lab, &before);
+
+    let run = rb.last_run();
+    let id = run.file_name().expect("id").to_string_lossy().into_owned();
+    let j = rb.journal();
+    crate::events::assert_stream_is_the_journal(
+        &crate::events::parse(&rb.read("events.jsonl")),
+        &j,
+        &id,
+        0,
+    );
+    let answered: Vec<(&str, &str)> = events(&j, "answer")
+        .iter()
+        .map(|a| {
+            assert_eq!(a["answer"], true);
+            (
+                a["step"].as_str().unwrap_or(""),
+                a["by"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(
+        answered,
+        [
+            ("install", "answers answers.toml"),
+            ("delete-old", "answers answers.toml")
+        ]
+    );
+    // The window: opened before the raise, closed after its undo put the timeouts back.
+    let at = |kind: &str, step: Option<&str>| {
+        j.iter()
+            .position(|r| r["event"] == kind && step.is_none_or(|s| r["step"] == s))
+            .unwrap_or_else(|| panic!("no {kind} {step:?}"))
+    };
+    let (open, raise, restore_end, close) = (
+        at("window_open", None),
+        at("step_start", Some("raise-timeouts")),
+        at("step_end", Some("restore")),
+        at("window_close", None),
+    );
+    assert!(open < raise && raise < restore_end && restore_end < close);
+    assert_eq!(j[close]["ok"], true);
+
+    let r = rb.run(&["report", &id]);
+    r.code(0);
+    let page = run.join("report.html");
+    crate::report::assert_self_contained(&std::fs::read_to_string(&page).expect("report"));
+    if !crate::report::chromium_present() {
+        return;
+    }
+    let rendered = crate::report::render(&page);
+    assert_eq!(crate::report::png_size(&rendered.png), (1280, 900));
+    crate::report::assert_dom_shows_the_journal(&rendered.dom, &j);
+    for host in ["old-1", "mgr-1", "mgr-2", "mgr-3"] {
+        assert!(
+            rendered.dom.contains(&format!("data-lane=\"{host}\"")),
+            "a lane for {host}"
+        );
+    }
 }

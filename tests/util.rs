@@ -87,22 +87,33 @@ impl Rb {
         Ran::from(self.command(args).output().expect("run runbook"))
     }
 
-    /// Run with `input` on stdin.
-    pub fn run_with_input(&self, args: &[&str], input: &str) -> Ran {
-        use std::io::Write;
-        let mut child = self
-            .command(args)
+    fn spawn_piped(&self, args: &[&str]) -> std::process::Child {
+        self.command(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .expect("spawn");
+            .expect("spawn")
+    }
+
+    /// Run with `input` on stdin.
+    pub fn run_with_input(&self, args: &[&str], input: &str) -> Ran {
+        use std::io::Write;
+        let mut child = self.spawn_piped(args);
         child
             .stdin
             .take()
             .expect("stdin")
             .write_all(input.as_bytes())
             .expect("write stdin");
+        Ran::from(child.wait_with_output().expect("wait"))
+    }
+
+    /// Run with stdin a pipe nobody writes to and that stays open: a run that read it (waited
+    /// for an answer) would never end, instead of passing.
+    pub fn run_with_stdin_open(&self, args: &[&str]) -> Ran {
+        let mut child = self.spawn_piped(args);
+        let _open = child.stdin.take();
         Ran::from(child.wait_with_output().expect("wait"))
     }
 

@@ -1,12 +1,13 @@
 //! Talking to the operator: `pause`, `confirm`, `log`.
 //!
 //! A pause is how a runbook hands work to a person (install the new cluster, delete old hosts).
-//! Without a terminal a pause fails unless `--yes` answers it, so an unattended run never blocks.
+//! Without a terminal a pause fails unless `--answers FILE` or `--yes` answers it, so an
+//! unattended run never blocks. Each question and its answer are journaled.
 
 use super::{add, at, fail, RhaiResult};
 use crate::context::{Ctx, Mode};
 use crate::error::{Interrupted, Kind};
-use crate::journal::Event;
+use crate::journal::{Event, QuestionKind};
 use rhai::{Engine, Module, NativeCallContext};
 use std::io::{BufRead, Write};
 use std::sync::Arc;
@@ -19,7 +20,7 @@ pub fn ask(ctx: &Ctx, question: &str, piped_ok: bool) -> RhaiResult<bool> {
         return Ok(true);
     }
     if !ctx.settings.interactive && !piped_ok {
-        return fail(Kind::Usage, "", format!("`{question}` needs an answer, but there is no terminal: run interactively, or pass --yes"));
+        return fail(Kind::Usage, "", format!("`{question}` needs an answer, but there is no terminal: run interactively, or pass --answers FILE or --yes"));
     }
     err!("? {question} [y/N] ");
     let _ = std::io::stderr().flush();
@@ -41,17 +42,95 @@ fn note(ctx: &Ctx, message: &str) -> RhaiResult<()> {
     .map_err(|e| e.into_rhai(""))
 }
 
+/// Ask the operator: a pause's instructions (answered: done, continue) or a confirmation's
+/// question. Journaled as a `question` before anything waits, then its `answer`, which comes from
+/// the answers file (`--answers`: the only source then; a question it does not answer fails at
+/// once), `--yes`, or the terminal.
+fn question(ctx: &Ctx, kind: QuestionKind, text: &str) -> RhaiResult<bool> {
+    let step = ctx.current_step();
+    let record = |event| ctx.record(event).map_err(|e| e.into_rhai(""));
+    record(Event::Question {
+        step: step.clone(),
+        kind,
+        text: text.to_string(),
+    })?;
+    let prompt = match kind {
+        QuestionKind::Pause => {
+            ctx.say(&format!("⏸ {text}"));
+            "done; continue?"
+        }
+        QuestionKind::Confirm => text,
+    };
+    let (answer, by) = match &ctx.settings.answers {
+        Some(answers) => match answers.answer(step.as_deref(), text) {
+            Some(answer) => {
+                let by = format!("answers {}", answers.path.display());
+                let said = if answer { "yes" } else { "no" };
+                ctx.say(&format!("? {prompt} {said} ({by})"));
+                (answer, by)
+            }
+            None => {
+                return Err(answers
+                    .unanswered(step.as_deref(), kind, text)
+                    .into_rhai(""))
+            }
+        },
+        None if ctx.settings.yes => (ask(ctx, prompt, false)?, "--yes".to_string()),
+        None => (ask(ctx, prompt, false)?, "terminal".to_string()),
+    };
+    record(Event::Answer {
+        step,
+        kind,
+        answer,
+        by,
+    })?;
+    Ok(answer)
+}
+
+/// A question in a dry run: shown, and answered yes — or, with `--answers`, as the file answers
+/// it, and a question the file does not answer fails the plan as it would fail the run.
+fn planned(ctx: &Ctx, kind: QuestionKind, text: &str) -> RhaiResult<bool> {
+    let shown = match kind {
+        QuestionKind::Pause => text.lines().next().unwrap_or(""),
+        QuestionKind::Confirm => text,
+    };
+    let Some(answers) = &ctx.settings.answers else {
+        match kind {
+            QuestionKind::Pause => outln!("  pause: {shown}"),
+            QuestionKind::Confirm => outln!("  confirm: {shown} (planned as yes)"),
+        }
+        return Ok(true);
+    };
+    let step = ctx.current_step();
+    match answers.answer(step.as_deref(), text) {
+        Some(answer) => {
+            let stops = if kind == QuestionKind::Pause && !answer {
+                ": the run stops here"
+            } else {
+                ""
+            };
+            outln!(
+                "  {}: {shown} (answered {} by {}{stops})",
+                kind.name(),
+                if answer { "yes" } else { "no" },
+                answers.path.display()
+            );
+            Ok(answer)
+        }
+        None => Err(answers
+            .unanswered(step.as_deref(), kind, text)
+            .into_rhai("")),
+    }
+}
+
 fn pause(ctx: &Ctx, message: &str) -> RhaiResult<()> {
     if ctx.declaring() {
         return Ok(());
     }
     if ctx.mode != Mode::Run {
-        outln!("  pause: {}", message.lines().next().unwrap_or(""));
-        return Ok(());
+        return planned(ctx, QuestionKind::Pause, message).map(|_| ());
     }
-    note(ctx, &format!("pause: {message}"))?;
-    ctx.say(&format!("⏸ {message}"));
-    if ask(ctx, "done; continue?", false)? {
+    if question(ctx, QuestionKind::Pause, message)? {
         Ok(())
     } else {
         fail(
@@ -62,23 +141,14 @@ fn pause(ctx: &Ctx, message: &str) -> RhaiResult<()> {
     }
 }
 
-fn confirm(ctx: &Ctx, question: &str) -> RhaiResult<bool> {
+fn confirm(ctx: &Ctx, question_text: &str) -> RhaiResult<bool> {
     if ctx.declaring() {
         return Ok(false);
     }
     if ctx.mode != Mode::Run {
-        outln!("  confirm: {question} (planned as yes)");
-        return Ok(true);
+        return planned(ctx, QuestionKind::Confirm, question_text);
     }
-    let answer = ask(ctx, question, false)?;
-    note(
-        ctx,
-        &format!(
-            "confirm: {question} → {}",
-            if answer { "yes" } else { "no" }
-        ),
-    )?;
-    Ok(answer)
+    question(ctx, QuestionKind::Confirm, question_text)
 }
 
 /// Wait `seconds` (fractions allowed), interrupted by Ctrl-C; a dry run does not wait.
@@ -130,14 +200,14 @@ pub fn register(engine: &mut Engine, ctx: &Arc<Ctx>) {
         move || c.mode != Mode::Run);
     let c = ctx.clone();
     add!(&mut m, "pause", &["message: String", "()"],
-        "Show `message` (instructions for the operator) and wait until they confirm it is done.\nFails without a terminal unless `--yes` was given; `plan` only shows it.",
+        "Show `message` (instructions for the operator) and wait until they confirm it is done.\nFails without a terminal unless `--yes` or `--answers FILE` answers it; `plan` only shows it.",
         move |nc: NativeCallContext, message: &str| at(&nc, pause(&c, message)));
     let c = ctx.clone();
     add!(
         &mut m,
         "confirm",
         &["question: String", "bool"],
-        "Ask a yes/no question; `--yes` answers yes. Fails without a terminal and `--yes`.",
+        "Ask a yes/no question; `--yes` answers yes, `--answers FILE` as the file says. Fails without\na terminal, `--yes` or an answer in the file.",
         move |nc: NativeCallContext, question: &str| at(&nc, confirm(&c, question))
     );
     let c = ctx.clone();

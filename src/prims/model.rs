@@ -206,13 +206,29 @@ fn step(
 
 fn temporarily(ctx: &Ctx, call: &NativeCallContext, body: FnPtr) -> RhaiResult<Dynamic> {
     let depth = ctx.undo.lock().unwrap_or_else(|e| e.into_inner()).open();
+    // The window's opening and closing are journaled (for `--events` and `runbook report`).
+    let window = match Window::open(ctx, depth) {
+        Ok(w) => w,
+        Err(e) => {
+            // Nothing ran in the scope yet: close it empty, so no later scope lands in it.
+            let _ = ctx
+                .undo
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .close(depth);
+            return Err(e.into_rhai(""));
+        }
+    };
     let r = body.call_within_context::<Dynamic>(call, ());
     let pending = ctx
         .undo
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .close(depth);
+    let count = pending.len();
     let undone = ctx.run_undo(pending, r.is_err());
+    let closed = window.close(ctx, count, undone.is_ok());
+    let undone = undone.and(closed);
     match (r, undone) {
         (r, Ok(())) => r,
         (Ok(_), Err(e)) => fail_undo(e.kind(), e.message()),
@@ -224,6 +240,45 @@ fn temporarily(ctx: &Ctx, call: &NativeCallContext, body: FnPtr) -> RhaiResult<D
                 crate::diag::message_of(&original)
             ),
         ),
+    }
+}
+
+/// A `temporarily` scope's time open, journaled as `window_open` and `window_close`.
+struct Window {
+    depth: usize,
+    started: Option<Instant>,
+}
+
+impl Window {
+    fn open(ctx: &Ctx, depth: usize) -> crate::error::Result<Self> {
+        // A declaring pass only collects steps: no window opens.
+        if ctx.declaring() {
+            return Ok(Self {
+                depth,
+                started: None,
+            });
+        }
+        ctx.record(Event::WindowOpen {
+            step: ctx.current_step(),
+            depth,
+        })?;
+        Ok(Self {
+            depth,
+            started: Some(Instant::now()),
+        })
+    }
+
+    fn close(self, ctx: &Ctx, undone: usize, ok: bool) -> crate::error::Result<()> {
+        let Some(started) = self.started else {
+            return Ok(());
+        };
+        ctx.record(Event::WindowClose {
+            step: ctx.current_step(),
+            depth: self.depth,
+            undone,
+            ok,
+            duration_ms: started.elapsed().as_millis() as u64,
+        })
     }
 }
 

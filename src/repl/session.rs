@@ -506,7 +506,7 @@ impl Session {
         match journal::read(&path) {
             Ok(records) => {
                 for r in &records {
-                    outln!("{}", crate::runner::log_line(r));
+                    outln!("{}", crate::report::text::line(r));
                 }
             }
             Err(e) => report(e),

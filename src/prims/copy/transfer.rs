@@ -5,6 +5,7 @@ use super::{CopyOpts, Side};
 use crate::context::{Ctx, Effect};
 use crate::error::CopyError;
 use crate::inventory::HostInfo;
+use crate::journal::events;
 use crate::transport::{self, Command, ExecRequest, Spawned};
 use indicatif::{ProgressBar, ProgressStyle};
 use sha2::{Digest, Sha256};
@@ -144,9 +145,34 @@ pub(super) fn drain(mut r: transport::BoxRead) -> tokio::task::JoinHandle<String
     })
 }
 
-pub(super) fn progress(ctx: &Ctx, size: u64, label: &str) -> ProgressBar {
+/// A copy's progress: the terminal's bar, and the `--events` stream's `copy_progress`.
+pub(super) struct Progress {
+    bar: ProgressBar,
+    events: Option<events::CopyProgress>,
+}
+
+impl Progress {
+    fn set(&self, bytes: u64) {
+        self.bar.set_position(bytes);
+        if let Some(e) = &self.events {
+            e.at(bytes);
+        }
+    }
+}
+
+pub(super) fn progress(ctx: &Ctx, size: u64, src: &Side, dst: &Side) -> Progress {
+    let label = format!("{} → {}", src.describe(), dst.describe());
+    let events = events::CopyProgress::new(
+        ctx.current_step(),
+        ctx.redactor.redact(&src.describe()),
+        ctx.redactor.redact(&dst.describe()),
+        size,
+    );
     if !ctx.settings.interactive {
-        return ProgressBar::hidden();
+        return Progress {
+            bar: ProgressBar::hidden(),
+            events,
+        };
     }
     let bar = ProgressBar::new(size);
     if let Ok(style) = ProgressStyle::with_template(
@@ -154,8 +180,8 @@ pub(super) fn progress(ctx: &Ctx, size: u64, label: &str) -> ProgressBar {
     ) {
         bar.set_style(style);
     }
-    bar.set_message(label.to_string());
-    bar
+    bar.set_message(label);
+    Progress { bar, events }
 }
 
 /// Bytes per read and per write: as large as the widened pipes ([`transport::widen_pipe`]).
@@ -169,7 +195,7 @@ pub(super) async fn pump(
     r: transport::BoxRead,
     mut w: impl AsyncWrite + Unpin,
     idle: Duration,
-    bar: &ProgressBar,
+    bar: &Progress,
 ) -> Result<(u64, String), CopyError> {
     let stalled = move |what: &str| {
         format!(
@@ -213,7 +239,7 @@ pub(super) async fn pump(
                 .map_err(|_| stalled("accepted by the destination"))?
                 .map_err(|e| CopyError::Failed(format!("writing the destination: {e}")))?;
             total += buf.len() as u64;
-            bar.set_position(total);
+            bar.set(total);
             let _ = free_tx.send(buf).await;
         }
         tokio::time::timeout(idle, w.shutdown())
@@ -251,11 +277,7 @@ impl Transfer<'_> {
             )));
         }
         let size = size_of(ctx, &self.src, opts.sudo).await?;
-        let bar = progress(
-            ctx,
-            size,
-            &format!("{} → {}", self.src.describe(), self.dst.describe()),
-        );
+        let bar = progress(ctx, size, &self.src, &self.dst);
 
         // The source: a reader, and (remote) its own checksum computed alongside.
         let mut src_wait = None;
@@ -317,7 +339,7 @@ impl Transfer<'_> {
                 None => Ok(None),
             }
         });
-        bar.finish_and_clear();
+        bar.bar.finish_and_clear();
         // Exit codes first: they explain a pump failure better than a broken pipe does.
         if let (Some(w), Some(e)) = (dst_wait, dst_err) {
             let code = w.await.map_err(|e| CopyError::Failed(e.to_string()))?;
