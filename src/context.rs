@@ -104,7 +104,6 @@ pub struct ParamDecl {
 pub struct StepDecl {
     pub name: String,
     pub description: String,
-    pub line: usize,
 }
 
 /// Which declared steps this run executes.
@@ -258,6 +257,7 @@ impl Ctx {
 
     /// Get transports from `factory` instead of the inventory's kinds (a recording transport in
     /// unit tests).
+    #[cfg(test)]
     pub fn with_transports(mut self, factory: Factory) -> Self {
         self.factory = factory;
         self

@@ -16,7 +16,7 @@ mod replay;
 mod run_dir;
 
 pub use replay::{replay, Replay};
-pub use run_dir::{write_private, RunDir, RunMeta};
+pub use run_dir::{RunDir, RunMeta};
 
 use crate::error::{Error, Result};
 use crate::secret::Redactor;

@@ -1,11 +1,14 @@
 //! runbook: a host for operational runbooks written in Rhai, run over SSH.
 //!
-//! `main.rs` only calls [`run_cli`]; everything else lives here so tests and benches use the
-//! library directly.
+//! `main.rs` only calls [`run_cli`], the crate's one public item: the modules are crate-internal
+//! (`pub(crate)`), so the compiler reports code nothing uses, and `missing_docs` holds the public
+//! API documented.
 //!
 //! The top-level modules form layers that only point down — cli → repl → runner → engine → prims
 //! → context → transport → error — checked by `tests/layers.rs`: a lower layer that needs a higher
 //! one is handed a hook (see `context::StepRecovery`).
+
+#![warn(missing_docs)]
 
 /// `println!` that ignores a closed stdout (`runbook run … | head`): output is for display, and a
 /// reader that went away must not stop a run mid-scope (`println!` panics on EPIPE).
@@ -37,24 +40,24 @@ macro_rules! err {
     }};
 }
 
-pub mod answers;
-pub mod cli;
-pub mod context;
-pub mod diag;
-pub mod engine;
-pub mod error;
-pub mod inventory;
-pub mod inventory_list;
-pub mod journal;
-pub mod prims;
-pub mod reference;
-pub mod repl;
-pub mod report;
-pub mod runbook;
-pub mod runner;
-pub mod secret;
-pub mod transport;
-pub mod undo;
+pub(crate) mod answers;
+pub(crate) mod cli;
+pub(crate) mod context;
+pub(crate) mod diag;
+pub(crate) mod engine;
+pub(crate) mod error;
+pub(crate) mod inventory;
+pub(crate) mod inventory_list;
+pub(crate) mod journal;
+pub(crate) mod prims;
+pub(crate) mod reference;
+pub(crate) mod repl;
+pub(crate) mod report;
+pub(crate) mod runbook;
+pub(crate) mod runner;
+pub(crate) mod secret;
+pub(crate) mod transport;
+pub(crate) mod undo;
 
 use clap::Parser;
 

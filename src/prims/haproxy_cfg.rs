@@ -161,6 +161,7 @@ pub struct EditReport {
 
 impl EditReport {
     /// True when the edit changed nothing (no reload needed).
+    #[cfg(test)]
     pub fn is_noop(&self) -> bool {
         self.changes.is_empty()
     }
@@ -278,6 +279,7 @@ impl Config {
     }
 
     /// All section headers in file order, to show the file's structure.
+    #[cfg(test)]
     pub fn sections(&self) -> Vec<Section> {
         self.sections.clone()
     }

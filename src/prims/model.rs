@@ -115,7 +115,6 @@ fn step(
             model.steps.push(StepDecl {
                 name: name.into(),
                 description: description.into(),
-                line: call.call_position().line().unwrap_or(0),
             });
             return Ok(());
         }

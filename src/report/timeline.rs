@@ -49,7 +49,6 @@ pub struct Mark {
 #[derive(Debug, Clone)]
 pub struct Window {
     pub depth: usize,
-    pub step: Option<String>,
     pub start_ms: u64,
     pub end_ms: u64,
     /// `None`: never closed in this journal (a crash; `revert` or `resume` ran its undo later).
@@ -188,9 +187,8 @@ impl Timeline {
                         record: i,
                     });
                 }
-                Event::WindowOpen { step, depth } => t.windows.push(Window {
+                Event::WindowOpen { depth, .. } => t.windows.push(Window {
                     depth: *depth,
-                    step: step.clone(),
                     start_ms: now,
                     end_ms: now,
                     closed: None,
