@@ -74,6 +74,10 @@ pub enum Event {
         sha256: Option<String>,
         error: Option<String>,
         duration_ms: u64,
+        /// Bytes already at the destination (from an earlier attempt, verified) that this
+        /// attempt did not send again; 0 for a copy from the start.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        resumed_from: u64,
     },
     Note {
         step: Option<String>,
@@ -106,6 +110,11 @@ pub enum Event {
         bytes: u64,
         kept_in: String,
     },
+}
+
+/// Serde: leave a zero count out of the record.
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Event {
@@ -158,6 +167,7 @@ impl Event {
                 sha256,
                 error,
                 duration_ms,
+                resumed_from,
             } => Event::Transfer {
                 step,
                 from: m(from),
@@ -166,6 +176,7 @@ impl Event {
                 sha256,
                 error: mo(error),
                 duration_ms,
+                resumed_from,
             },
             Event::Note { step, message } => Event::Note {
                 step,

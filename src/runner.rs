@@ -515,9 +515,14 @@ pub fn log_line(r: &journal::Record) -> String {
             bytes,
             error: None,
             duration_ms,
+            resumed_from,
             ..
         } => {
-            format!("    copy {from} → {to}: {bytes} bytes, sha256 verified ({duration_ms} ms)")
+            let resumed = match resumed_from {
+                0 => String::new(),
+                n => format!(" (resumed from {n})"),
+            };
+            format!("    copy {from} → {to}: {bytes} bytes{resumed}, sha256 verified ({duration_ms} ms)")
         }
         Event::Transfer {
             from, to, error, ..
