@@ -606,9 +606,7 @@ def row4(res, a):
                 if tool == "rb":
                     wall, out, kib = rb("run", "cloudify-ha-upgrade", "-i", str(INVENTORY), "--yes",
                                         "--set-secret", "old_admin_password=env:OLD_PW",
-                                        "--set", f"local_dir={WORK / 'snapshots'}",
-                                        # a deliberate wait, like the simulator's: zero here too
-                                        "--set", "haproxy_settle=0", rss=True)
+                                        "--set", f"local_dir={WORK / 'snapshots'}", rss=True)
                     m = re.search(r"journal: (\S+)", out)
                     busy, span = remote_busy(m.group(1)) if m else (None, None)
                     if m:  # kept for a look at where the time went (runbook log --journal)

@@ -14,6 +14,7 @@
 pub mod events;
 mod replay;
 mod run_dir;
+pub mod window;
 
 pub use replay::{replay, Replay};
 pub use run_dir::{write_private, RunDir, RunMeta};

@@ -473,10 +473,33 @@ pub fn log(run_id: Option<&str>, state_dir: Option<&Path>) -> Result<()> {
     for r in &records {
         outln!("{}", log_line(r));
     }
+    for w in journal::window::windows(&records) {
+        outln!("{}", window_line(&w));
+    }
     if corrupt.is_empty() {
         return Ok(());
     }
     journal::read(&run.journal_path()).map(|_| ())
+}
+
+/// The risk window as `runbook log` ends with it: its length beside the steps inside it.
+fn window_line(w: &journal::window::Window) -> String {
+    let inside: Vec<_> = w
+        .steps
+        .iter()
+        .map(|(s, secs)| format!("{s} {secs:.1} s"))
+        .collect();
+    let inside = match inside.is_empty() {
+        true => String::new(),
+        false => format!("; inside it: {}", inside.join(", ")),
+    };
+    match w.secs() {
+        Some(secs) => format!("window of temporary changes: {secs:.1} s{inside}"),
+        None => format!(
+            "window of temporary changes: opened {}, still open{inside}",
+            w.opened
+        ),
+    }
 }
 
 /// One journal record as `runbook log` shows it: the time, then what happened.
