@@ -300,7 +300,7 @@ pub fn module(ctx: &Arc<Ctx>) -> Module {
     let mut m = Module::new();
     let c = ctx.clone();
     add!(&mut m, "timeouts", &["host: Host", "Map"],
-        "The `timeout client`/`timeout server` values per section where they take effect, e.g.\n#{ \"defaults\": #{ client: \"30m\", server: \"30m\" } }: a probe.",
+        "The `timeout client`/`server`/`tunnel` values per section where they take effect, e.g.\n#{ \"defaults\": #{ client: \"30m\", server: \"30m\" } }: a probe.",
         move |nc: NativeCallContext, host: Dynamic| at(&nc, timeouts(&c, &host)));
     let c = ctx.clone();
     add!(&mut m, "set_timeouts", &["host: Host", "values: Map", "Map"],
