@@ -190,3 +190,135 @@ fn a_corrupted_partial_file_is_noticed_and_the_copy_starts_over() {
     assert_eq!(partial_bytes(lab), 0, "no temporary file is left");
     lab.exec("mgr-3", &["sh", "-c", &format!("rm -f {DEST} {DEST}.*")]);
 }
+
+/// Run `script` (a copy whose destination's partial bytes `landed()` reports), drop `host`'s
+/// sessions once half of `SIZE` landed, expect the run to fail; then `runbook resume` finishes it
+/// from the kept bytes. The resumed transfer record.
+fn dropped_then_resumed(
+    lab: &Lab,
+    rb: &Rb,
+    script: &str,
+    host: &str,
+    landed: &dyn Fn() -> u64,
+) -> serde_json::Value {
+    rb.write("copy.rhai", script);
+    let child = rb
+        .command(&["run", "copy.rhai", "-i", lab.inventory()])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let started = Instant::now();
+    while landed() < SIZE / 2 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the copy never got half-way"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    lab.fault(host, "drop");
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let kept = landed();
+    assert!((SIZE * 2 / 5..SIZE).contains(&kept), "kept {kept} bytes");
+    let r = rb.run(&["resume"]);
+    r.code(0);
+    let t = last_transfer(rb);
+    assert_eq!(t["resumed_from"].as_u64(), Some(kept), "{t}");
+    assert_eq!(t["bytes"].as_u64(), Some(SIZE), "{t}");
+    t
+}
+
+#[test]
+fn a_download_and_a_host_to_host_copy_resume_too() {
+    let lab = lab();
+    let _serial = exclusive();
+    let rb = Rb::new();
+    let src = "/tmp/resume-src.bin";
+    lab.exec(
+        "mgr-3",
+        &[
+            "sh",
+            "-c",
+            &format!("head -c {SIZE} /dev/urandom > {src} && chmod 644 {src}"),
+        ],
+    );
+    let sum = lab
+        .exec("mgr-3", &["sha256sum", src])
+        .split_whitespace()
+        .next()
+        .unwrap_or("")
+        .to_string();
+
+    // Download from mgr-3: its session drops, the partial file is here.
+    let local = rb.path("down.bin");
+    let dir = rb.path("");
+    let local_partial = || -> u64 {
+        std::fs::read_dir(&dir)
+            .map(|d| {
+                d.filter_map(Result::ok)
+                    .filter(|e| {
+                        e.file_name()
+                            .to_string_lossy()
+                            .starts_with("down.bin.runbook-tmp-")
+                    })
+                    .filter_map(|e| e.metadata().ok())
+                    .map(|m| m.len())
+                    .sum()
+            })
+            .unwrap_or(0)
+    };
+    let t = dropped_then_resumed(
+        lab,
+        &rb,
+        &format!(
+            "//! Down.\nstep(\"copy\", \"d\", || {{ copy::download(\"mgr-3\", \"{src}\", \"{}\", #{{ timeout: 20 }}); }});\n",
+            local.display()
+        ),
+        "mgr-3",
+        &local_partial,
+    );
+    assert_eq!(t["sha256"].as_str(), Some(sum.as_str()), "{t}");
+    let got = std::process::Command::new("sha256sum")
+        .arg(&local)
+        .output()
+        .expect("sha256sum");
+    assert!(String::from_utf8_lossy(&got.stdout).starts_with(&sum));
+
+    // mgr-3 → mgr-1: the destination's sessions drop, the partial file is on mgr-1.
+    let dst = "/tmp/resume-between.bin";
+    lab.exec("mgr-1", &["sh", "-c", &format!("rm -f {dst} {dst}.*")]);
+    let remote_partial = || -> u64 {
+        lab.exec(
+            "mgr-1",
+            &[
+                "sh",
+                "-c",
+                &format!("cat {dst}.runbook-tmp-* 2>/dev/null | wc -c"),
+            ],
+        )
+        .trim()
+        .parse()
+        .unwrap_or(0)
+    };
+    let t = dropped_then_resumed(
+        lab,
+        &rb,
+        &format!("//! Between.\nstep(\"copy\", \"d\", || {{ copy::between(\"mgr-3\", \"{src}\", \"mgr-1\", \"{dst}\", #{{ timeout: 20 }}); }});\n"),
+        "mgr-1",
+        &remote_partial,
+    );
+    assert_eq!(t["sha256"].as_str(), Some(sum.as_str()), "{t}");
+    assert_eq!(
+        lab.exec("mgr-1", &["sha256sum", dst])
+            .split_whitespace()
+            .next(),
+        Some(sum.as_str())
+    );
+    lab.exec("mgr-1", &["sh", "-c", &format!("rm -f {dst} {dst}.*")]);
+    lab.exec("mgr-3", &["rm", "-f", src]);
+}
