@@ -46,6 +46,45 @@ fn partial_bytes(lab: &Lab) -> u64 {
     .unwrap_or(0)
 }
 
+/// `runbook run SCRIPT`; once `landed()` (the bytes at the destination's temporary name) reaches
+/// half of `SIZE`, drop `host`'s SSH sessions: the run must fail and keep 40–100 % of the file.
+/// The bytes kept.
+fn run_and_drop_at_half(
+    lab: &Lab,
+    rb: &Rb,
+    script: &str,
+    host: &str,
+    landed: &dyn Fn() -> u64,
+) -> u64 {
+    let child = rb
+        .command(&["run", script, "-i", lab.inventory()])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let started = Instant::now();
+    while landed() < SIZE / 2 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the copy never got half-way"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    lab.fault(host, "drop");
+    let out = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "the drop came too late or did not fail the copy: {stderr}"
+    );
+    let kept = landed();
+    assert!(
+        (SIZE * 2 / 5..SIZE).contains(&kept),
+        "the dropped copy keeps its partial file: {kept} of {SIZE} bytes"
+    );
+    kept
+}
+
 /// Start the upload of `src` to mgr-3 and drop its connection once about half has landed; the
 /// run fails. Returns the partial file's size after the drop.
 fn upload_and_drop_at_half(lab: &Lab, rb: &Rb, src: &std::path::Path) -> u64 {
@@ -62,36 +101,11 @@ step("copy", "Upload the snapshot", || {{
             src.display()
         ),
     );
-    let child = rb
-        .command(&["run", "resume.rhai", "-i", lab.inventory()])
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let started = Instant::now();
-    while partial_bytes(lab) < SIZE / 2 {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "the copy never got half-way"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    lab.fault("mgr-3", "drop");
-    let out = child.wait_with_output().expect("wait");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "the drop came too late or did not fail the copy: {stderr}"
-    );
+    let kept = run_and_drop_at_half(lab, rb, "resume.rhai", "mgr-3", &|| partial_bytes(lab));
     assert_ne!(
         lab.exec_status("mgr-3", &["test", "-e", DEST]),
         0,
         "nothing under the final name"
-    );
-    let kept = partial_bytes(lab);
-    assert!(
-        (SIZE * 2 / 5..SIZE).contains(&kept),
-        "the dropped copy keeps its partial file: {kept} of {SIZE} bytes"
     );
     kept
 }
@@ -191,9 +205,8 @@ fn a_corrupted_partial_file_is_noticed_and_the_copy_starts_over() {
     lab.exec("mgr-3", &["sh", "-c", &format!("rm -f {DEST} {DEST}.*")]);
 }
 
-/// Run `script` (a copy whose destination's partial bytes `landed()` reports), drop `host`'s
-/// sessions once half of `SIZE` landed, expect the run to fail; then `runbook resume` finishes it
-/// from the kept bytes. The resumed transfer record.
+/// `run_and_drop_at_half` on `script`, then `runbook resume` finishes the copy from exactly the
+/// kept bytes. The resumed transfer record.
 fn dropped_then_resumed(
     lab: &Lab,
     rb: &Rb,
@@ -202,29 +215,7 @@ fn dropped_then_resumed(
     landed: &dyn Fn() -> u64,
 ) -> serde_json::Value {
     rb.write("copy.rhai", script);
-    let child = rb
-        .command(&["run", "copy.rhai", "-i", lab.inventory()])
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let started = Instant::now();
-    while landed() < SIZE / 2 {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "the copy never got half-way"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    lab.fault(host, "drop");
-    let out = child.wait_with_output().expect("wait");
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let kept = landed();
-    assert!((SIZE * 2 / 5..SIZE).contains(&kept), "kept {kept} bytes");
+    let kept = run_and_drop_at_half(lab, rb, "copy.rhai", host, landed);
     let r = rb.run(&["resume"]);
     r.code(0);
     let t = last_transfer(rb);
