@@ -432,8 +432,14 @@ impl Failure {
 pub enum CopyError {
     #[error("{}", Interrupted)]
     Interrupted,
+    /// The copy stopped; the bytes at the destination's temporary name are kept for the next
+    /// attempt to resume from (a dropped connection, a stalled host).
     #[error("{0}")]
     Failed(String),
+    /// The bytes at the destination cannot be kept: a checksum mismatch, or the destination
+    /// refused the writes (a full disk). The temporary file is removed.
+    #[error("{0}")]
+    Rejected(String),
 }
 
 impl From<TransportError> for CopyError {

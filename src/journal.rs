@@ -14,6 +14,7 @@
 pub mod events;
 mod replay;
 mod run_dir;
+pub mod window;
 
 pub use replay::{replay, Replay};
 pub use run_dir::{RunDir, RunMeta};
@@ -74,6 +75,10 @@ pub enum Event {
         sha256: Option<String>,
         error: Option<String>,
         duration_ms: u64,
+        /// Bytes already at the destination (from an earlier attempt, verified) that this
+        /// attempt did not send again; 0 for a copy from the start.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        resumed_from: u64,
     },
     Note {
         step: Option<String>,
@@ -135,6 +140,11 @@ pub enum Event {
     },
 }
 
+/// Serde: leave a zero count out of the record.
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
 impl Event {
     /// The event with the text people read masked; undo actions (replayed data) left exact.
     fn masked(self, r: &Redactor) -> Self {
@@ -185,6 +195,7 @@ impl Event {
                 sha256,
                 error,
                 duration_ms,
+                resumed_from,
             } => Event::Transfer {
                 step,
                 from: m(from),
@@ -193,6 +204,7 @@ impl Event {
                 sha256,
                 error: mo(error),
                 duration_ms,
+                resumed_from,
             },
             Event::Note { step, message } => Event::Note {
                 step,

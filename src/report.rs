@@ -43,6 +43,9 @@ pub fn log(run_id: Option<&str>, state_dir: Option<&Path>, format: Format) -> Re
             for r in &records {
                 outln!("{}", text::line(r));
             }
+            for w in journal::window::windows(&records) {
+                outln!("{}", text::window_line(&w));
+            }
         }
         Format::Json => {
             let doc = serde_json::json!({

@@ -5,6 +5,8 @@
 mod cli;
 /// Shell completions (in a real bash) and the man page.
 mod completion;
+/// Resumable copies: dropped at half and resumed, a corrupted partial file started over.
+mod copy_resume;
 /// The JSON event stream (`--events`), checked against the journal.
 mod events;
 /// Inventories: Ansible YAML, INI, JSON and scripts against real `ansible-inventory`, and a run

@@ -1,5 +1,5 @@
 //! The Patroni and HAProxy primitives against the lab's real etcd, Patroni and HAProxy.
-use crate::lab_env::{exclusive, lab, Lab, Restore};
+use crate::lab_env::{exclusive, lab, shared, Lab, Restore};
 use crate::util::{events, Rb};
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -269,29 +269,23 @@ fn survives_idle(idle: Duration) -> bool {
     matches!(s.read(&mut b), Ok(1) if b[0] == b'N' || b[0] == b'S')
 }
 
-#[test]
-fn haproxy_timeouts_are_raised_for_new_connections_and_reverted_byte_for_byte() {
-    let lab = lab();
-    let _serial = exclusive();
-    let original = lab.exec("mgr-1", &["cat", "/etc/haproxy/haproxy.cfg"]);
-    assert!(
-        original.contains("timeout client 4s"),
-        "the lab's short timeout: {original}"
-    );
-    assert!(
-        !survives_idle(Duration::from_secs(6)),
-        "baseline: an idle connection is cut after 4 s"
-    );
-
+/// Run `haproxy::set_timeouts(mgr-1, 1440m, 1440m)` inside `temporarily`, wait with the
+/// runbook's own readiness check (`cfy::wait_db_leader`: new connections through HAProxy all reach
+/// the Patroni leader — a reloaded HAProxy deems every server up until its checks fail, and a
+/// connection on a replica is cut when it is marked down), then hold an idle connection for 6 s.
+/// The config during the window, whether the connection survived, and the run's stderr.
+fn raised_with_an_idle_connection(lab: &Lab) -> (String, bool, String) {
     let rb = Rb::new();
     rb.write(
         "ha.rhai",
         &format!(
             r#"//! HAProxy.
+import "cloudify" as cfy;
 step("raise", "Raise and wait", || {{
     temporarily(|| {{
         let r = haproxy::set_timeouts("mgr-1", #{{ client: "1440m", server: "1440m" }});
         log("changes " + r.changes.len());
+        cfy::wait_db_leader(inventory.host("mgr-1"), "/etc/cloudify/config.yaml", 5432, 3, 60);
         {}
     }});
 }});
@@ -306,16 +300,30 @@ step("raise", "Raise and wait", || {{
         .expect("spawn");
     wait_ready(lab, "mgr-1", &mut child);
     let during = lab.exec("mgr-1", &["cat", "/etc/haproxy/haproxy.cfg"]);
-    // A reloaded HAProxy deems every server up until its checks fail (fall 3 × inter 3 s): a
-    // connection made before that may land on a replica, and `on-marked-down shutdown-sessions`
-    // cuts it when the replica is marked down — the runbook's `haproxy_settle` wait, here too.
-    std::thread::sleep(Duration::from_secs(10));
     let survived = survives_idle(Duration::from_secs(6));
     release(lab, "mgr-1");
     let out = child.wait_with_output().expect("wait");
     handshake_done(lab, "mgr-1");
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
     assert!(out.status.success(), "{stderr}");
+    (during, survived, stderr)
+}
+
+#[test]
+fn haproxy_timeouts_are_raised_for_new_connections_and_reverted_byte_for_byte() {
+    let lab = lab();
+    let _serial = exclusive();
+    let original = lab.exec("mgr-1", &["cat", "/etc/haproxy/haproxy.cfg"]);
+    assert!(
+        original.contains("timeout client 4s"),
+        "the lab's short timeout: {original}"
+    );
+    assert!(
+        !survives_idle(Duration::from_secs(6)),
+        "baseline: an idle connection is cut after 4 s"
+    );
+
+    let (during, survived, stderr) = raised_with_an_idle_connection(lab);
     assert!(survived, "with 1440m an idle connection survives 6 s");
     assert!(
         during.contains("timeout client 1440m") && during.contains("timeout server 1440m"),
@@ -434,4 +442,97 @@ fn plan_shows_the_haproxy_diff_and_the_patroni_keys_without_changing_them() {
         before
     );
     assert_eq!(patronictl(lab, &["show-config"]), config);
+}
+
+/// Patroni 3.2+ lowers loop_wait/retry_timeout when `loop_wait + 2*retry_timeout > ttl`: the
+/// guide's 86400/86400 trips it, and `patroni::raise` says so with the values Patroni will use;
+/// consistent values raise no warning.
+#[test]
+fn raise_warns_when_patroni_would_lower_retry_timeout() {
+    let lab = lab();
+    let _lab = shared();
+    let config = patronictl(lab, &["show-config"]);
+    let rb = Rb::new();
+    for (retry, warned) in [(86400, true), (43195, false)] {
+        rb.write(
+            "raise.rhai",
+            &format!("//! Raise.\nstep(\"raise\", \"d\", || {{ temporarily(|| {{ patroni::raise(\"mgr-3\", #{{ ttl: 86400, retry_timeout: {retry} }}); }}); }});\n"),
+        );
+        let r = rb.run(&["plan", "raise.rhai", "-i", lab.inventory()]);
+        r.code(0);
+        let said = r.stderr.contains(
+            "Patroni 3.2 and later will run with ttl 86400, loop_wait 1, retry_timeout 43199",
+        );
+        assert_eq!(said, warned, "retry_timeout {retry}: {}", r.stderr);
+    }
+    assert_eq!(
+        patronictl(lab, &["show-config"]),
+        config,
+        "a plan changes nothing"
+    );
+}
+
+/// Put the lab's HAProxy config back and reload, even when the test panics.
+struct PutBack(String);
+
+impl Drop for PutBack {
+    fn drop(&mut self) {
+        let lab = lab();
+        lab.exec(
+            "mgr-1",
+            &[
+                "sh",
+                "-c",
+                "printf %s \"$1\" > /etc/haproxy/haproxy.cfg && service haproxy reload",
+                "put-back",
+                &self.0,
+            ],
+        );
+    }
+}
+
+/// In TCP mode `timeout tunnel` supersedes client/server once a connection is established: with
+/// a 4 s tunnel timeout in defaults, raising client/server alone would still cut the restore's
+/// idle connection. set_timeouts raises the tunnel too, says so, and reverts it byte for byte.
+#[test]
+fn a_tunnel_timeout_is_raised_too_and_the_idle_connection_survives() {
+    let lab = lab();
+    let _serial = exclusive();
+    let original = lab.exec("mgr-1", &["cat", "/etc/haproxy/haproxy.cfg"]);
+    let _put_back = PutBack(original.clone());
+    assert!(original.contains("    timeout server 4s\n"), "{original}");
+    let tunnel = original.replace(
+        "    timeout server 4s\n",
+        "    timeout server 4s\n    timeout tunnel 4s\n",
+    );
+    lab.exec(
+        "mgr-1",
+        &[
+            "sh",
+            "-c",
+            "printf %s \"$1\" > /etc/haproxy/haproxy.cfg && service haproxy reload",
+            "tunnel",
+            &tunnel,
+        ],
+    );
+
+    let (during, survived, stderr) = raised_with_an_idle_connection(lab);
+    assert!(
+        during.contains("    timeout tunnel 1440m\n") && during.contains("timeout client 1440m"),
+        "{during}"
+    );
+    assert!(
+        stderr.contains("`timeout tunnel 4s` in defaults supersedes client/server"),
+        "the run says so: {stderr}"
+    );
+    assert!(stderr.contains("changes 3"), "{stderr}");
+    assert!(
+        survived,
+        "with the tunnel raised too, an idle connection survives 6 s"
+    );
+    assert_eq!(
+        lab.exec("mgr-1", &["cat", "/etc/haproxy/haproxy.cfg"]),
+        tunnel,
+        "reverted byte for byte"
+    );
 }

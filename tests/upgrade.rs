@@ -271,6 +271,28 @@ fn the_upgrade_completes_and_the_restore_ran_inside_the_raised_window() {
         rb.path("snapshots/cluster-upgrade.zip").exists(),
         "the snapshot is kept locally"
     );
+    // No fixed settle sleep: the step waits until new connections through HAProxy all reach
+    // the Patroni leader; the guide's 86400/86400 draws Patroni 3.2's warning.
+    assert!(
+        stderr.contains(
+            "mgr-1: HAProxy 127.0.0.12:5432 sends connections to the Patroni leader (3 in a row"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(
+            "Patroni 3.2 and later will run with ttl 86400, loop_wait 1, retry_timeout 43199"
+        ),
+        "{stderr}"
+    );
+    // `runbook log` shows the window of raised timeouts and the restore inside it.
+    let log = rb.run(&["log"]);
+    let line = log
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("window of temporary changes: "))
+        .unwrap_or_else(|| panic!("no window line: {}", log.stdout));
+    assert!(line.contains("; inside it: restore "), "{line}");
 
     // Re-running after success changes nothing harmful: the snapshot is reused, the restore is
     // recognised as done, and the configs end as they were.

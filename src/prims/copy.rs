@@ -4,11 +4,15 @@
 //! to end (the source's own checksum, the bytes that passed, and the checksum of what landed on the
 //! destination must agree), atomic (written under a temporary name, renamed into place only once
 //! verified), and no-clobber unless `#{ overwrite: true }`. A failure — full disk, dropped
-//! connection, checksum mismatch — removes the temporary file and leaves nothing under the final name.
+//! connection, checksum mismatch — leaves nothing under the final name. A dropped or interrupted
+//! copy keeps its bytes at the temporary name and the next attempt resumes from them, once their
+//! prefix hashes the same at both ends (`resume`); a mismatch or a full disk removes them.
 
+mod resume;
 mod transfer;
 
-use transfer::{temp_name, Transfer};
+use resume::temp_name;
+use transfer::Transfer;
 
 use super::{add, at, host_of, usage, Failure, RhaiResult};
 use crate::context::{Ctx, Mode};
@@ -117,8 +121,8 @@ fn copy(ctx: &Ctx, src: Side, dst: Side, opts: Map) -> RhaiResult<Map> {
         return Ok(m);
     }
     let tmp = match &dst {
-        Side::Local(p) => temp_name(&p.display().to_string()),
-        Side::Remote(_, p) => temp_name(p),
+        Side::Local(p) => temp_name(&src, &p.display().to_string()),
+        Side::Remote(_, p) => temp_name(&src, p),
     };
     let t = Transfer {
         ctx,
@@ -137,14 +141,14 @@ fn copy(ctx: &Ctx, src: Side, dst: Side, opts: Map) -> RhaiResult<Map> {
             Err(transport::TransportError::Cancelled { .. }) => Err(CopyError::Interrupted),
             Err(e) => Err(CopyError::Failed(e.to_string())),
         };
-        if r.is_err() {
+        if let Err(CopyError::Rejected(_)) = r {
             t.cleanup(&tmp).await;
         }
         r
     });
-    let (bytes, sha) = match &outcome {
-        Ok((b, s)) => (*b, Some(s.clone())),
-        Err(_) => (0, None),
+    let (bytes, sha, resumed_from) = match &outcome {
+        Ok(c) => (c.bytes, Some(c.sha256.clone()), c.resumed_from),
+        Err(_) => (0, None, 0),
     };
     ctx.record(Event::Transfer {
         step: ctx.current_step(),
@@ -154,13 +158,15 @@ fn copy(ctx: &Ctx, src: Side, dst: Side, opts: Map) -> RhaiResult<Map> {
         sha256: sha.clone(),
         error: outcome.as_ref().err().map(CopyError::to_string),
         duration_ms: started.elapsed().as_millis() as u64,
+        resumed_from,
     })
     .map_err(|e| e.into_rhai(&host))?;
     match outcome {
-        Ok((bytes, sha)) => {
+        Ok(c) => {
             let mut m = Map::new();
-            m.insert("bytes".into(), Dynamic::from(bytes as i64));
-            m.insert("sha256".into(), Dynamic::from(sha));
+            m.insert("bytes".into(), Dynamic::from(c.bytes as i64));
+            m.insert("sha256".into(), Dynamic::from(c.sha256));
+            m.insert("resumed_from".into(), Dynamic::from(c.resumed_from as i64));
             Ok(m)
         }
         Err(CopyError::Interrupted) => Err(Interrupted.into_rhai()),
@@ -180,7 +186,7 @@ fn local(path: &str) -> RhaiResult<PathBuf> {
     Ok(Path::new(path).to_path_buf())
 }
 
-const OPTIONS_DOC: &str = "Options: #{ overwrite: true (replace an existing file), sudo: true (remote side as root),\nmode: \"0644\" (default 0600), timeout: seconds without progress before failing }.\nReturns #{ bytes, sha256 }.";
+const OPTIONS_DOC: &str = "Options: #{ overwrite: true (replace an existing file), sudo: true (remote side as root),\nmode: \"0644\" (default 0600), timeout: seconds without progress before failing }.\nA failed copy started again resumes from the bytes it left, once they match the source.\nReturns #{ bytes, sha256, resumed_from }.";
 
 pub fn module(ctx: &Arc<Ctx>) -> Module {
     let mut m = Module::new();

@@ -6,12 +6,14 @@
 //! where no section sets a timeout, and never validates. `set_timeouts` edits exactly the two
 //! directives where they take effect (the parser in `haproxy_cfg` keeps every other byte), checks
 //! the result with `haproxy -c -f` on a temporary file before the live file is touched, reloads, and
-//! pushes an undo that restores the original bytes and reloads again.
+//! pushes an undo that restores the original bytes and reloads again. Where a section in effect
+//! sets `timeout tunnel` — in TCP mode it supersedes client and server once a connection is
+//! established — that is raised too (to the longer value), and the plan and the run say so.
 //!
 //! Host variables: `haproxy_cfg` (default /etc/haproxy/haproxy.cfg), `haproxy_reload` (a shell
 //! command, default `service haproxy reload`), `haproxy_bin` (default haproxy), `sudo` (default true).
 
-use super::haproxy_cfg::{unified_diff, Config};
+use super::haproxy_cfg::{unified_diff, Config, Which};
 use super::{add, at, host_of, ssh::exited, transport_failure, usage, Failure, RhaiResult};
 use crate::context::{Ctx, Effect, Mode};
 use crate::error::Kind;
@@ -182,6 +184,12 @@ fn set_timeouts(ctx: &Ctx, host: &Dynamic, values: &Map) -> RhaiResult<Map> {
         );
         ctx.say(&msg);
     }
+    for c in edit.changes.iter().filter(|c| c.which == Which::Tunnel) {
+        ctx.say(&format!(
+            "{}: `timeout tunnel {}` in {} supersedes client/server on an established TCP connection (a restore's): raised to {} too",
+            h.host.name, c.old, c.section, c.new
+        ));
+    }
     let changes: rhai::Array = edit
         .changes
         .iter()
@@ -292,11 +300,11 @@ pub fn module(ctx: &Arc<Ctx>) -> Module {
     let mut m = Module::new();
     let c = ctx.clone();
     add!(&mut m, "timeouts", &["host: Host", "Map"],
-        "The `timeout client`/`timeout server` values per section where they take effect, e.g.\n#{ \"defaults\": #{ client: \"30m\", server: \"30m\" } }: a probe.",
+        "The `timeout client`/`server`/`tunnel` values per section where they take effect, e.g.\n#{ \"defaults\": #{ client: \"30m\", server: \"30m\" } }: a probe.",
         move |nc: NativeCallContext, host: Dynamic| at(&nc, timeouts(&c, &host)));
     let c = ctx.clone();
     add!(&mut m, "set_timeouts", &["host: Host", "values: Map", "Map"],
-        "Temporarily set `timeout client` and/or `timeout server` (#{ client: \"1440m\", server: \"1440m\" })\nin every section that sets them: validate with `haproxy -c` first, keep <cfg>.bak, push the undo\n(original bytes back, reload), put the file in place, reload. A config haproxy rejects is never\ninstalled or reloaded. Where no section sets a timeout, nothing changes (HAProxy's is unbounded).\nReturns #{ changed, changes }.",
+        "Temporarily set `timeout client` and/or `timeout server` (#{ client: \"1440m\", server: \"1440m\" })\nin every section that sets them, and a `timeout tunnel` in effect to the longer value (it supersedes\nboth on an established TCP connection): validate with `haproxy -c` first, keep <cfg>.bak, push the undo\n(original bytes back, reload), put the file in place, reload. A config haproxy rejects is never\ninstalled or reloaded. Where no section sets a timeout, nothing changes (HAProxy's is unbounded).\nReturns #{ changed, changes }.",
         move |nc: NativeCallContext, host: Dynamic, values: Map| at(&nc, set_timeouts(&c, &host, &values)));
     let c = ctx.clone();
     add!(&mut m, "reload", &["host: Host", "()"],

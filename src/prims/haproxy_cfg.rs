@@ -1,4 +1,5 @@
-//! Lossless HAProxy configuration parsing and a typed edit of `timeout client` / `timeout server`.
+//! Lossless HAProxy configuration parsing and a typed edit of `timeout client` / `timeout server`
+//! (and of `timeout tunnel`, which supersedes both once a TCP connection is a tunnel).
 //!
 //! Why: the upgrade guide raises HAProxy's timeouts with
 //! `sed -e 's/timeout client.*$/timeout client 1440m/' -e 's/timeout server.*$/…/'`, which also
@@ -61,14 +62,17 @@ pub enum Error {
     },
 }
 
-/// Which of the two edited timeouts a directive sets; the runbook only needs these two because
-/// they are what cut long idle-looking restore connections.
+/// Which of the edited timeouts a directive sets: what cuts long idle-looking restore connections.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Which {
     /// `timeout client`: inactivity on the client side; takes effect in defaults/frontend/listen.
     Client,
     /// `timeout server`: inactivity on the server side; takes effect in defaults/backend/listen.
     Server,
+    /// `timeout tunnel`: inactivity of an established tunnel, which in TCP mode every connection
+    /// becomes once no analyzer is attached; where set, it supersedes client and server
+    /// (HAProxy's configuration manual, `timeout tunnel`). Takes effect in defaults/listen/backend.
+    Tunnel,
 }
 
 impl Which {
@@ -77,6 +81,7 @@ impl Which {
         match self {
             Which::Client => "client",
             Which::Server => "server",
+            Which::Tunnel => "tunnel",
         }
     }
 
@@ -85,7 +90,9 @@ impl Which {
     pub fn takes_effect_in(self, kind: &str) -> bool {
         matches!(
             (self, kind),
-            (_, "defaults" | "listen") | (Which::Client, "frontend") | (Which::Server, "backend")
+            (_, "defaults" | "listen")
+                | (Which::Client, "frontend")
+                | (Which::Server | Which::Tunnel, "backend")
         )
     }
 }
@@ -231,7 +238,7 @@ fn body(text: &str) -> &str {
     t.strip_suffix('\r').unwrap_or(t)
 }
 
-/// If the line is `timeout client|server VALUE…`, which one and the value word.
+/// If the line is `timeout client|server|tunnel VALUE…`, which one and the value word.
 fn timeout_directive(text: &str) -> Option<(Which, Word)> {
     let mut w = words(body(text)).into_iter();
     if w.next()?.text != "timeout" {
@@ -240,6 +247,7 @@ fn timeout_directive(text: &str) -> Option<(Which, Word)> {
     let which = match w.next()?.text.as_str() {
         "client" => Which::Client,
         "server" => Which::Server,
+        "tunnel" => Which::Tunnel,
         _ => return None,
     };
     Some((which, w.next()?))
@@ -284,7 +292,7 @@ impl Config {
         self.sections.clone()
     }
 
-    /// Every active (uncommented) `timeout client` and `timeout server` directive, in file order,
+    /// Every active (uncommented) `timeout client`, `server` and `tunnel` directive, in file order,
     /// including those HAProxy ignores (`effective == false`), so `plan` can show current values.
     pub fn timeouts(&self) -> Vec<Timeout> {
         self.lines
@@ -311,22 +319,35 @@ impl Config {
     /// requested is not a change, so a second run reports no changes. Timeouts that no effective
     /// section sets are reported as `missing` (HAProxy then has none: already unbounded) and not
     /// added; directives HAProxy ignores are reported as `ignored` and not edited.
+    ///
+    /// A `timeout tunnel` in effect is raised too, to the longer of the two values, since it
+    /// supersedes both on an established TCP connection (a restore's); one already at least that
+    /// long is left alone, and none is added where no section sets one (HAProxy then uses client
+    /// and server).
     pub fn set_timeouts(
         &mut self,
         client: Option<&str>,
         server: Option<&str>,
     ) -> Result<EditReport, Error> {
-        let wanted = [(Which::Client, client), (Which::Server, server)];
-        for (which, value) in wanted {
+        let mut longest: Option<(Duration, &str)> = None;
+        for (which, value) in [(Which::Client, client), (Which::Server, server)] {
             if let Some(value) = value {
-                parse_duration(value).map_err(|e| Error::InvalidTimeout {
+                let d = parse_duration(value).map_err(|e| Error::InvalidTimeout {
                     which,
                     reason: Box::new(e),
                 })?;
+                if longest.is_none_or(|(l, _)| d > l) {
+                    longest = Some((d, value));
+                }
             }
         }
+        let wanted = [
+            (Which::Client, client),
+            (Which::Server, server),
+            (Which::Tunnel, longest.map(|(_, v)| v)),
+        ];
         let mut report = EditReport::default();
-        let mut found = [false, false];
+        let mut found = [false; 3];
         for t in self.timeouts() {
             let Some(new) = wanted[t.which as usize].1 else {
                 continue;
@@ -336,7 +357,10 @@ impl Config {
                 continue;
             }
             found[t.which as usize] = true;
-            if t.value == new {
+            let long_enough = t.which == Which::Tunnel
+                && parse_duration(&t.value)
+                    .is_ok_and(|have| longest.is_some_and(|(want, _)| have >= want));
+            if t.value == new || long_enough {
                 continue;
             }
             let line = &mut self.lines[t.line - 1];
@@ -350,7 +374,7 @@ impl Config {
                 new: new.to_string(),
             });
         }
-        report.missing = wanted
+        report.missing = wanted[..2]
             .iter()
             .filter(|(which, value)| value.is_some() && !found[*which as usize])
             .map(|(which, _)| *which)

@@ -339,6 +339,66 @@ fn apply_config(ctx: &Ctx, host: &Dynamic, file: &str) -> RhaiResult<()> {
     .map(|_| ())
 }
 
+/// What Patroni ≥ 3.2 really runs with for `(ttl, loop_wait, retry_timeout)`: it raises each to
+/// its minimum (ttl 20, loop_wait 1, retry_timeout 3) and, where `loop_wait + 2*retry_timeout >
+/// ttl`, lowers loop_wait to `ttl - 2*retry_timeout`, or, when even loop_wait 1 does not fit,
+/// sets loop_wait 1 and retry_timeout `(ttl - 1) / 2` — silently but for its log (Patroni's
+/// patroni/config.py, `Config._validate_and_adjust_timeouts`; release notes 3.2.0, "Enforce
+/// loop_wait + 2*retry_timeout <= ttl rule"). `None` when Patroni keeps the values as given.
+pub(crate) fn patroni_adjusts(
+    ttl: i64,
+    loop_wait: i64,
+    retry_timeout: i64,
+) -> Option<(i64, i64, i64)> {
+    const MIN_LOOP_WAIT: i64 = 1;
+    let given = (ttl, loop_wait, retry_timeout);
+    let (ttl, mut loop_wait, mut retry) = (
+        ttl.max(20),
+        loop_wait.max(MIN_LOOP_WAIT),
+        retry_timeout.max(3),
+    );
+    if MIN_LOOP_WAIT + 2 * retry > ttl {
+        loop_wait = MIN_LOOP_WAIT;
+        retry = (ttl - MIN_LOOP_WAIT) / 2;
+    } else if loop_wait + 2 * retry > ttl {
+        loop_wait = ttl - 2 * retry;
+    }
+    let adjusted = (ttl, loop_wait, retry);
+    (adjusted != given).then_some(adjusted)
+}
+
+/// The warning `raise` gives (plan and run) when Patroni ≥ 3.2 would not use the values as set.
+fn adjustment_warning(
+    host: &str,
+    settings: &[(String, Dynamic)],
+    current: &serde_yaml_ng::Mapping,
+) -> Option<String> {
+    let value = |key: &str, default: i64| {
+        settings
+            .iter()
+            .find(|(k, _)| k == key)
+            .and_then(|(_, v)| v.as_int().ok())
+            .or_else(|| lookup(current, key).and_then(serde_yaml_ng::Value::as_i64))
+            .unwrap_or(default)
+    };
+    if !settings
+        .iter()
+        .any(|(k, _)| matches!(k.as_str(), "ttl" | "loop_wait" | "retry_timeout"))
+    {
+        return None;
+    }
+    let (ttl, loop_wait, retry) = (
+        value("ttl", 30),
+        value("loop_wait", 10),
+        value("retry_timeout", 10),
+    );
+    let (t, l, r) = patroni_adjusts(ttl, loop_wait, retry)?;
+    Some(format!(
+        "{host}: warning: ttl {ttl}, loop_wait {loop_wait}, retry_timeout {retry} break Patroni's rule loop_wait + 2*retry_timeout <= ttl: Patroni 3.2 and later will run with ttl {t}, loop_wait {l}, retry_timeout {r} instead (and say so only in its log); choose consistent values, e.g. retry_timeout {} with ttl {ttl} and loop_wait {loop_wait}",
+        ((ttl - loop_wait.max(1)) / 2).max(3)
+    ))
+}
+
 /// Back up, push the exact-restore undo, then edit: the guide's step 5 for Patroni.
 fn raise(ctx: &Ctx, host: &Dynamic, changes: &Map) -> RhaiResult<Map> {
     let p = Patronictl::of(ctx, host)?;
@@ -348,6 +408,10 @@ fn raise(ctx: &Ctx, host: &Dynamic, changes: &Map) -> RhaiResult<Map> {
         parsed,
     } = prepare(ctx, &p, changes, "raise")?;
     let mut report = Map::new();
+    if let Some(warning) = adjustment_warning(&p.host.name, &settings, &parsed) {
+        ctx.say(&warning);
+        report.insert("warning".into(), warning.into());
+    }
     for (k, v) in &settings {
         let old = show_value(lookup(&parsed, k));
         if ctx.mode != Mode::Run {
@@ -434,7 +498,7 @@ pub fn module(ctx: &Arc<Ctx>) -> Module {
         move |nc: NativeCallContext, host: Dynamic, file: &str| at(&nc, apply_config(&c, &host, file)));
     let c = ctx.clone();
     add!(&mut m, "raise", &["host: Host", "changes: Map", "Map"],
-        "Temporarily set keys: back up `show-config` (on the host as <patroni_conf>.bak, and in the\njournal), refuse an empty backup, push the undo that restores the original exactly\n(`--replace`, so keys the edit added go away), then edit. Returns #{ key: \"old → new\" }.",
+        "Temporarily set keys: back up `show-config` (on the host as <patroni_conf>.bak, and in the\njournal), refuse an empty backup, push the undo that restores the original exactly\n(`--replace`, so keys the edit added go away), then edit. Warns (plan and run) when Patroni 3.2+\nwould lower loop_wait/retry_timeout (loop_wait + 2*retry_timeout > ttl), naming the values it\nwill use. Returns #{ key: \"old → new\", warning }.",
         move |nc: NativeCallContext, host: Dynamic, changes: Map| at(&nc, raise(&c, &host, &changes)));
     m
 }

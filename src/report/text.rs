@@ -38,9 +38,14 @@ pub fn line(r: &journal::Record) -> String {
             bytes,
             error: None,
             duration_ms,
+            resumed_from,
             ..
         } => {
-            format!("    copy {from} → {to}: {bytes} bytes, sha256 verified ({duration_ms} ms)")
+            let resumed = match resumed_from {
+                0 => String::new(),
+                n => format!(" (resumed from {n})"),
+            };
+            format!("    copy {from} → {to}: {bytes} bytes{resumed}, sha256 verified ({duration_ms} ms)")
         }
         Event::Transfer {
             from, to, error, ..
@@ -89,4 +94,24 @@ pub fn line(r: &journal::Record) -> String {
         }
     };
     format!("{t}  {line}")
+}
+
+/// The risk window as `runbook log` ends with it: its length beside the steps inside it.
+pub fn window_line(w: &journal::window::Window) -> String {
+    let inside: Vec<_> = w
+        .steps
+        .iter()
+        .map(|(s, secs)| format!("{s} {secs:.1} s"))
+        .collect();
+    let inside = match inside.is_empty() {
+        true => String::new(),
+        false => format!("; inside it: {}", inside.join(", ")),
+    };
+    match w.secs() {
+        Some(secs) => format!("window of temporary changes: {secs:.1} s{inside}"),
+        None => format!(
+            "window of temporary changes: opened {}, still open{inside}",
+            w.opened
+        ),
+    }
 }

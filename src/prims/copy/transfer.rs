@@ -1,27 +1,18 @@
 //! The transfer itself: the helper commands on each side, the pump that streams and hashes the
 //! bytes, and [`Transfer`], which verifies them end to end and puts the file in place atomically.
 
-use super::{CopyOpts, Side};
+use super::{resume, CopyOpts, Side};
 use crate::context::{Ctx, Effect};
 use crate::error::CopyError;
 use crate::inventory::HostInfo;
-use crate::journal::events;
+use crate::journal::{events, Event};
 use crate::transport::{self, Command, ExecRequest, Spawned};
 use indicatif::{ProgressBar, ProgressStyle};
 use sha2::{Digest, Sha256};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::io::{Seek, SeekFrom};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
-
-pub(super) fn temp_name(path: &str) -> String {
-    static N: AtomicU64 = AtomicU64::new(0);
-    format!(
-        "{path}.runbook-tmp-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
-}
 
 /// Run a short helper command on a host (journaled like any other); its output or a message.
 pub(super) async fn remote(
@@ -65,11 +56,19 @@ pub(super) async fn remote_ok(
     Ok(out.stdout)
 }
 
+macro_rules! remote_hasher {
+    () => {
+        "if command -v openssl >/dev/null 2>&1; then openssl dgst -sha256 -r; else sha256sum; fi"
+    };
+}
+
 /// SHA-256 of a file on a host: OpenSSL's where the host has it (its SHA-256 uses the CPU's SHA
 /// instructions: 0.75 s per GiB here, where coreutils' `sha256sum` takes 2.1 s), else `sha256sum`.
 /// The file is read through a redirection, so no path can be taken for an option.
-pub(super) const REMOTE_SHA256: &str = "if command -v openssl >/dev/null 2>&1; \
-then openssl dgst -sha256 -r < \"$1\"; else sha256sum < \"$1\"; fi";
+pub(super) const REMOTE_SHA256: &str = concat!("{ ", remote_hasher!(), "; } < \"$1\"");
+
+/// The same hash of its standard input (a brace group: redirect or pipe into it).
+pub(super) const REMOTE_HASHER: &str = concat!("{ ", remote_hasher!(), "; }");
 
 pub(super) async fn remote_sha256(
     ctx: &Ctx,
@@ -100,22 +99,27 @@ pub(super) async fn exists(ctx: &Ctx, side: &Side, sudo: bool) -> Result<bool, C
     }
 }
 
-pub(super) async fn size_of(ctx: &Ctx, side: &Side, sudo: bool) -> Result<u64, CopyError> {
+/// Size of the file at `side`; with `absent_is_empty`, 0 when there is none.
+pub(super) async fn size_of(
+    ctx: &Ctx,
+    side: &Side,
+    sudo: bool,
+    absent_is_empty: bool,
+) -> Result<u64, CopyError> {
     let text = match side {
         Side::Local(p) => {
-            return std::fs::metadata(p)
-                .map(|m| m.len())
-                .map_err(|e| CopyError::Failed(format!("{}: {e}", p.display())))
+            return match std::fs::metadata(p) {
+                Ok(m) => Ok(m.len()),
+                Err(e) if absent_is_empty && e.kind() == std::io::ErrorKind::NotFound => Ok(0),
+                Err(e) => Err(CopyError::Failed(format!("{}: {e}", p.display()))),
+            }
         }
         Side::Remote(h, p) => {
-            remote_ok(
-                ctx,
-                h,
-                &["stat", "-L", "-c", "%s", "--", p],
-                sudo,
-                Effect::Probe,
-            )
-            .await?
+            let stat = ["stat", "-L", "-c", "%s", "--", p];
+            let script = "if [ -e \"$1\" ]; then stat -L -c %s -- \"$1\"; else echo 0; fi";
+            let or_zero = ["sh", "-c", script, "runbook-size", p];
+            let argv: &[&str] = if absent_is_empty { &or_zero } else { &stat };
+            remote_ok(ctx, h, argv, sudo, Effect::Probe).await?
         }
     };
     text.trim()
@@ -149,14 +153,35 @@ pub(super) fn drain(mut r: transport::BoxRead) -> tokio::task::JoinHandle<String
 pub(super) struct Progress {
     bar: ProgressBar,
     events: Option<events::CopyProgress>,
+    label: String,
+    /// Bytes a resumed copy did not send again.
+    resumed: u64,
 }
 
 impl Progress {
+    /// `bytes` moved by this attempt (a resumed copy's kept part comes on top).
     fn set(&self, bytes: u64) {
-        self.bar.set_position(bytes);
+        let at = self.resumed + bytes;
+        self.bar.set_position(at);
         if let Some(e) = &self.events {
-            e.at(bytes);
+            e.at(at);
         }
+    }
+
+    /// A resumed copy: the bar starts at the part the destination kept, and says so.
+    fn resumed_at(&mut self, offset: u64) {
+        if offset == 0 {
+            return;
+        }
+        self.resumed = offset;
+        let label = format!(
+            "{} (resumed at {})",
+            self.label,
+            indicatif::HumanBytes(offset)
+        );
+        self.bar.set_message(label);
+        self.bar.set_position(offset);
+        self.bar.reset_eta();
     }
 }
 
@@ -172,6 +197,8 @@ pub(super) fn progress(ctx: &Ctx, size: u64, src: &Side, dst: &Side) -> Progress
         return Progress {
             bar: ProgressBar::hidden(),
             events,
+            label,
+            resumed: 0,
         };
     }
     let bar = ProgressBar::new(size);
@@ -180,14 +207,20 @@ pub(super) fn progress(ctx: &Ctx, size: u64, src: &Side, dst: &Side) -> Progress
     ) {
         bar.set_style(style);
     }
-    bar.set_message(label);
-    Progress { bar, events }
+    bar.set_message(label.clone());
+    Progress {
+        bar,
+        events,
+        label,
+        resumed: 0,
+    }
 }
 
 /// Bytes per read and per write: as large as the widened pipes ([`transport::widen_pipe`]).
 pub(super) const CHUNK: usize = 1 << 20;
 
-/// Move bytes from `r` to `w`, hashing them; fails when nothing moves for `idle`.
+/// Move bytes from `r` to `w`, hashing them after what `seed` already hashed (a resumed copy's
+/// prefix); fails when nothing moves for `idle`.
 ///
 /// Reading and hashing run in their own task, a few buffers ahead of the writer, so the hash and
 /// the source's reads overlap with the destination's writes instead of taking turns with them.
@@ -196,6 +229,7 @@ pub(super) async fn pump(
     mut w: impl AsyncWrite + Unpin,
     idle: Duration,
     bar: &Progress,
+    seed: Sha256,
 ) -> Result<(u64, String), CopyError> {
     let stalled = move |what: &str| {
         format!(
@@ -212,7 +246,7 @@ pub(super) async fn pump(
     // Aborted when the copy is dropped (Ctrl-C, deadline) rather than left reading.
     let reader = tokio_util::task::AbortOnDropHandle::new(tokio::spawn(async move {
         let mut r = r;
-        let mut hasher = Sha256::new();
+        let mut hasher = seed;
         // No free buffer means the writer is gone (it failed): stop reading.
         while let Some(mut buf) = free_rx.recv().await {
             buf.resize(CHUNK, 0);
@@ -260,6 +294,13 @@ pub(super) async fn pump(
     Ok((total, sha))
 }
 
+/// A finished copy: the file's size and sha256, and where this attempt started.
+pub(super) struct Copied {
+    pub(super) bytes: u64,
+    pub(super) sha256: String,
+    pub(super) resumed_from: u64,
+}
+
 pub(super) struct Transfer<'a> {
     pub(super) ctx: &'a Ctx,
     pub(super) src: Side,
@@ -268,7 +309,7 @@ pub(super) struct Transfer<'a> {
 }
 
 impl Transfer<'_> {
-    pub(super) async fn run(&self, tmp: &str) -> Result<(u64, String), CopyError> {
+    pub(super) async fn run(&self, tmp: &str) -> Result<Copied, CopyError> {
         let (ctx, opts) = (self.ctx, &self.opts);
         if exists(ctx, &self.dst, opts.sudo).await? && !opts.overwrite {
             return Err(CopyError::Failed(format!(
@@ -276,21 +317,42 @@ impl Transfer<'_> {
                 self.dst.describe()
             )));
         }
-        let size = size_of(ctx, &self.src, opts.sudo).await?;
-        let bar = progress(ctx, size, &self.src, &self.dst);
+        let size = size_of(ctx, &self.src, opts.sudo, false).await?;
+        let resume = resume::check(ctx, &self.src, &self.dst, tmp, size, opts.sudo).await?;
+        if let Some(why) = &resume.restarted {
+            ctx.say(&format!("  {why}"));
+            ctx.record(Event::Note {
+                step: ctx.current_step(),
+                message: why.clone(),
+            })
+            .map_err(|e| CopyError::Failed(e.to_string()))?;
+        }
+        let offset = resume.offset;
+        let mut bar = progress(ctx, size, &self.src, &self.dst);
+        bar.resumed_at(offset);
 
-        // The source: a reader, and (remote) its own checksum computed alongside.
+        // The source from `offset` on: a reader, and (remote) its own checksum of the whole
+        // file computed alongside.
         let mut src_wait = None;
         let mut src_err = None;
         let mut src_hash = None;
         let reader: transport::BoxRead = match &self.src {
-            Side::Local(p) => Box::new(
-                tokio::fs::File::open(p)
-                    .await
-                    .map_err(|e| CopyError::Failed(format!("{}: {e}", p.display())))?,
-            ),
+            Side::Local(p) => {
+                let mut f = std::fs::File::open(p)
+                    .map_err(|e| CopyError::Failed(format!("{}: {e}", p.display())))?;
+                f.seek(SeekFrom::Start(offset))
+                    .map_err(|e| CopyError::Failed(format!("{}: {e}", p.display())))?;
+                Box::new(tokio::fs::File::from_std(f))
+            }
             Side::Remote(h, p) => {
-                let s = spawn(ctx, h, &["cat", "--", p], opts.sudo).await?;
+                // `tail -c +N` seeks on a regular file: the skipped part is not read.
+                let from = format!("+{}", offset + 1);
+                let argv: &[&str] = if offset == 0 {
+                    &["cat", "--", p]
+                } else {
+                    &["tail", "-c", &from, "--", p]
+                };
+                let s = spawn(ctx, h, argv, opts.sudo).await?;
                 src_wait = Some(s.wait);
                 src_err = Some(drain(s.stderr));
                 let (h, p, sudo) = (h.clone(), p.clone(), opts.sudo);
@@ -300,7 +362,7 @@ impl Transfer<'_> {
             }
         };
 
-        // The destination: a writer into the temporary name.
+        // The destination: a writer appending to the temporary name, cut to `offset` first.
         let mut dst_wait = None;
         let mut dst_err = None;
         let writer: transport::BoxWrite = match &self.dst {
@@ -311,19 +373,25 @@ impl Transfer<'_> {
                     std::fs::create_dir_all(dir)
                         .map_err(|e| CopyError::Failed(format!("{}: {e}", dir.display())))?;
                 }
-                let f = std::fs::OpenOptions::new()
+                let fail = |e: std::io::Error| CopyError::Failed(format!("{tmp}: {e}"));
+                let mut f = std::fs::OpenOptions::new()
                     .write(true)
-                    .create_new(true)
+                    .create(true)
+                    .truncate(false)
                     .mode(0o600)
                     .open(tmp)
-                    .map_err(|e| CopyError::Failed(format!("{tmp}: {e}")))?;
+                    .map_err(fail)?;
+                f.set_len(offset).map_err(fail)?;
+                f.seek(SeekFrom::Start(offset)).map_err(fail)?;
                 Box::new(tokio::fs::File::from_std(f))
             }
             Side::Remote(h, _) => {
+                let keep = offset.to_string();
+                let script = "umask 077 && truncate -s \"$2\" -- \"$1\" && exec cat >> \"$1\"";
                 let s = spawn(
                     ctx,
                     h,
-                    &["sh", "-c", "umask 077 && cat > \"$1\"", "runbook-copy", tmp],
+                    &["sh", "-c", script, "runbook-copy", tmp, &keep],
                     opts.sudo,
                 )
                 .await?;
@@ -333,7 +401,10 @@ impl Transfer<'_> {
             }
         };
 
-        let (pumped, src_sum) = tokio::join!(pump(reader, writer, opts.idle, &bar), async {
+        // The streamed hash covers the whole file when a local side hashed the prefix.
+        let whole = offset == 0 || resume.seed.is_some();
+        let seed = resume.seed.unwrap_or_default();
+        let (pumped, src_sum) = tokio::join!(pump(reader, writer, opts.idle, &bar, seed), async {
             match src_hash {
                 Some(f) => f.await.map(Some),
                 None => Ok(None),
@@ -344,11 +415,18 @@ impl Transfer<'_> {
         if let (Some(w), Some(e)) = (dst_wait, dst_err) {
             let code = w.await.map_err(|e| CopyError::Failed(e.to_string()))?;
             if code != 0 {
-                return Err(CopyError::Failed(format!(
+                let message = format!(
                     "writing {} failed: {}",
                     self.dst.describe(),
                     e.await.unwrap_or_default()
-                )));
+                );
+                // 255 or a signal: ssh itself (a lost connection) — the bytes so far are kept
+                // for the next attempt. Else the destination refused them (a full disk).
+                return Err(if code == 255 || code < 0 {
+                    CopyError::Failed(message)
+                } else {
+                    CopyError::Rejected(message)
+                });
             }
         }
         if let (Some(w), Some(e)) = (src_wait, src_err) {
@@ -361,33 +439,42 @@ impl Transfer<'_> {
                 )));
             }
         }
-        let (bytes, streamed) = pumped?;
-        if let Some(src_sum) = src_sum? {
-            if src_sum != streamed {
-                return Err(CopyError::Failed(format!(
+        let (moved, streamed) = pumped?;
+        let src_sum = src_sum?;
+        if let (Some(src_sum), true) = (&src_sum, whole) {
+            if *src_sum != streamed {
+                return Err(CopyError::Rejected(format!(
                     "checksum mismatch: {} has sha256 {src_sum}, {streamed} arrived",
                     self.src.describe()
                 )));
             }
         }
+        // What the whole file must hash to: the source's own sum, else the stream's.
+        let expected = src_sum.unwrap_or(streamed);
         let landed = match &self.dst {
             Side::Local(_) => {
                 let f = std::fs::File::open(tmp)
                     .map_err(|e| CopyError::Failed(format!("{tmp}: {e}")))?;
                 f.sync_all()
                     .map_err(|e| CopyError::Failed(format!("{tmp}: {e}")))?;
-                streamed.clone()
+                // Download: the source's sum was compared with the stream, seeded with the
+                // local prefix, so with every byte this file holds.
+                expected.clone()
             }
             Side::Remote(h, _) => remote_sha256(ctx, h, tmp, opts.sudo, Effect::Mutation).await?,
         };
-        if landed != streamed {
-            return Err(CopyError::Failed(format!(
-                "checksum mismatch: sent sha256 {streamed}, {} holds {landed}",
+        if landed != expected {
+            return Err(CopyError::Rejected(format!(
+                "checksum mismatch: sent sha256 {expected}, {} holds {landed}",
                 self.dst.describe()
             )));
         }
         self.finalize(tmp).await?;
-        Ok((bytes, streamed))
+        Ok(Copied {
+            bytes: offset + moved,
+            sha256: expected,
+            resumed_from: offset,
+        })
     }
 
     /// Give the verified temporary file its mode and its final name (no clobber unless asked).

@@ -52,9 +52,27 @@ const EXPECT: &[(&str, &str)] = &[
         "c11 s12 c18 s19 c23 s34 c44 s45 s60 !s29 !c39",
     ),
     ("no-trailing-newline.cfg", "c4 s10"),
-    ("sed-traps.cfg", "c9 s10"),
+    ("sed-traps.cfg", "c9 s10 t14"),
     ("tabs-crlf.cfg", "c9 s10"),
+    ("tunnel-defaults.cfg", "c9 s11 t12 !t18"),
+    ("tunnel-listen.cfg", "c5 s7 t10"),
 ];
+
+/// `timeout tunnel` follows the longer requested value, is never lowered, and is not added.
+#[test]
+fn tunnel_is_raised_to_the_longer_value_never_lowered_never_added() {
+    let text = "defaults\n timeout tunnel 1h\nbackend b\n timeout tunnel 3d\n timeout server 1m\n";
+    let mut c = Config::parse(text);
+    let r = c.set_timeouts(Some("2h"), Some("90m")).unwrap();
+    assert_eq!(summary(&r), "t2 s5 -client");
+    assert_eq!(
+        c.render(),
+        "defaults\n timeout tunnel 2h\nbackend b\n timeout tunnel 3d\n timeout server 90m\n"
+    );
+    let mut c = Config::parse("defaults\n timeout client 1m\n");
+    let r = c.set_timeouts(Some("2h"), Some("2h")).unwrap();
+    assert_eq!(summary(&r), "c2 -server", "no tunnel is added");
+}
 
 #[test]
 fn corpus_round_trips_byte_for_byte() {
@@ -105,13 +123,15 @@ fn sed_traps_full_output() {
     let r = c.set_timeouts(Some("1440m"), Some("1440m")).unwrap();
     let want = "defaults\n  timeout client 1440m # keep\n  timeout  server   1440m\n  \
         timeout client-fin 30s\n  timeout server-fin 30s\n  # timeout client 30m\n  \
-        #timeout server 1m\n  timeout clientXYZ 1s\n  timeout tunnel 1h\n";
+        #timeout server 1m\n  timeout clientXYZ 1s\n  timeout tunnel 1440m\n";
     assert_eq!(c.render(), want);
-    assert_eq!(summary(&r), "c2 s3");
+    // The tunnel timeout supersedes client and server on an established TCP connection: it
+    // is raised too (issue 15), where sed's `timeout client.*` never reached it.
+    assert_eq!(summary(&r), "c2 s3 t9");
     assert!(r
         .changes
         .iter()
-        .all(|c| c.section == "defaults" && c.old == "30m"));
+        .all(|c| c.section == "defaults" && (c.old == "30m" || c.which == Which::Tunnel)));
 }
 
 #[test]

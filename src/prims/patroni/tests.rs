@@ -2,6 +2,7 @@
 //! before the edit, the undo restores the exact original, and the refusals change nothing
 //! (tests/timeouts.rs runs them against the lab's real Patroni and etcd).
 
+use super::patroni_adjusts;
 use crate::context::Mode;
 use crate::journal::Event;
 use crate::prims::testing::Harness;
@@ -135,4 +136,18 @@ fn hostile_values_reach_patronictl_as_one_word() {
         edit,
         format!("{CTL} edit-config -s 'postgresql.parameters.application_name=x'\\''; touch /tmp/pwned; '\\''' --force")
     );
+}
+
+/// Patroni's own rule (config.py `_validate_and_adjust_timeouts`), case by case.
+#[test]
+fn patroni_adjusts_as_patroni_3_2_does() {
+    // The guide's 86400/86400: even loop_wait 1 does not fit, so retry_timeout drops too.
+    assert_eq!(patroni_adjusts(86400, 10, 86400), Some((86400, 1, 43199)));
+    // Consistent values are kept.
+    assert_eq!(patroni_adjusts(86400, 10, 43195), None);
+    assert_eq!(patroni_adjusts(30, 10, 10), None);
+    // loop_wait absorbs a small excess first.
+    assert_eq!(patroni_adjusts(30, 10, 12), Some((30, 6, 12)));
+    // Minimums: ttl 20, loop_wait 1, retry_timeout 3.
+    assert_eq!(patroni_adjusts(10, 0, 1), Some((20, 1, 3)));
 }
