@@ -193,10 +193,16 @@ fn log_as_json_is_the_journal_and_as_markdown_sums_it_up() {
         "{md}"
     );
 
-    // Text stays one line a record.
+    // Text stays one line a record, between the run's header and the risk window's length.
     let r = rb.run(&["log", "--format", "text"]);
     r.code(0);
-    assert_eq!(r.stdout.lines().count(), journal.len() + 1, "{}", r.stdout);
+    assert_eq!(r.stdout.lines().count(), journal.len() + 2, "{}", r.stdout);
+    assert_eq!(
+        r.stdout.lines().last(),
+        Some("window of temporary changes: 0.0 s"),
+        "{}",
+        r.stdout
+    );
     assert!(
         r.stdout.contains("┌ temporary window 1 opened"),
         "{}",

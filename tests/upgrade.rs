@@ -909,3 +909,56 @@ fn the_upgrade_runs_through_an_ansible_yaml_inventory_answered_from_a_file_and_r
         );
     }
 }
+
+/// Cloudify managers from 5.1.1 on have no HAProxy (cloudify-manager-install 7ff52832 removed
+/// restservice's haproxy.cfg; the manager connects to the Patroni leader itself): the upgrade
+/// raises Patroni's timeouts only, and neither the restore's window check nor the revert step
+/// asks for an HAProxy config. (mgr-1's `haproxy_cfg` points at a file that is not there.)
+#[test]
+fn a_manager_without_haproxy_is_upgraded_with_only_patroni_raised() {
+    let lab = lab();
+    let _serial = exclusive();
+    lab.reset_cloudify();
+    let _reset = ResetCloudify;
+    let before = originals(lab);
+    let rb = Rb::new();
+    let inventory = std::fs::read_to_string(lab.inventory()).expect("inventory");
+    let site = rb.write(
+        "site.toml",
+        &format!("{inventory}\n[hosts.mgr-1.vars]\nhaproxy_cfg = \"/etc/haproxy/absent.cfg\"\n"),
+    );
+    let out = upgrade_run(
+        &rb,
+        "cloudify-ha-upgrade",
+        site.to_str().expect("path"),
+        true,
+        &[],
+    )
+    .output()
+    .expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("mgr-1: no HAProxy config (Cloudify 5.1.1 and later"),
+        "{stderr}"
+    );
+    let j = rb.journal();
+    let commands: Vec<String> = events(&j, "command")
+        .iter()
+        .filter(|c| c["host"] == "mgr-1")
+        .map(|c| c["command"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert!(
+        !commands
+            .iter()
+            .any(|c| c.contains("haproxy reload") || c.contains("haproxy -c")),
+        "nothing of HAProxy's is changed: {commands:#?}"
+    );
+    assert!(
+        commands
+            .iter()
+            .any(|c| c.contains("edit-config -s retry_timeout=")),
+        "Patroni's timeouts are raised: {commands:#?}"
+    );
+    assert_upgraded(lab, &before);
+}

@@ -296,8 +296,19 @@ fn validate(ctx: &Ctx, host: &Dynamic) -> RhaiResult<()> {
     .map(|_| ())
 }
 
+/// Whether the host has an HAProxy config at its `haproxy_cfg` (a probe; offline: assumed).
+fn present(ctx: &Ctx, host: &Dynamic) -> RhaiResult<bool> {
+    let h = Haproxy::of(ctx, host)?;
+    Ok(h.read(ctx)?.is_some())
+}
+
 pub fn module(ctx: &Arc<Ctx>) -> Module {
     let mut m = Module::new();
+    let c = ctx.clone();
+    add!(&mut m, "present", &["host: Host", "bool"],
+        "Whether the host has an HAProxy config at its `haproxy_cfg` (default /etc/haproxy/haproxy.cfg):
+a probe. Cloudify managers from 5.1.1 on have none: they connect to the Patroni leader themselves.",
+        move |nc: NativeCallContext, host: Dynamic| at(&nc, present(&c, &host)));
     let c = ctx.clone();
     add!(&mut m, "timeouts", &["host: Host", "Map"],
         "The `timeout client`/`server`/`tunnel` values per section where they take effect, e.g.\n#{ \"defaults\": #{ client: \"30m\", server: \"30m\" } }: a probe.",
