@@ -173,6 +173,10 @@ pub enum Cmd {
         /// Read a damaged journal around its corrupt lines and run the undo records it can read
         #[arg(long)]
         salvage: bool,
+        /// Revert even while work the changes are for still runs on a host (e.g. a restore);
+        /// journaled as an override
+        #[arg(long)]
+        force: bool,
     },
     /// Show a run's journal
     Log {
@@ -302,11 +306,16 @@ pub fn dispatch(cli: Cli) -> Result<()> {
             &g.settings(yes),
             &secrets,
         ),
-        Cmd::Revert { run, salvage } => runner::revert(
+        Cmd::Revert {
+            run,
+            salvage,
+            force,
+        } => runner::revert(
             run.as_deref(),
             g.state_dir.as_deref(),
             &g.settings(false),
             salvage,
+            force,
         ),
         Cmd::Log { run } => runner::log(run.as_deref(), g.state_dir.as_deref()),
         Cmd::Repl {

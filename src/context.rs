@@ -213,6 +213,8 @@ pub struct Ctx {
     pub secrets: HashMap<String, Secret>,
     /// The first journal write that failed while an undo ran (the undo goes on regardless).
     journal_lost: Mutex<Option<Error>>,
+    /// In-flight work and the undo an earlier attempt left under it (see `inflight.rs`).
+    in_flight: Mutex<inflight::Book>,
     transports: Mutex<HashMap<String, Arc<dyn Transport>>>,
 }
 
@@ -246,6 +248,7 @@ impl Ctx {
             overrides: BTreeMap::new(),
             secrets: HashMap::new(),
             journal_lost: Mutex::new(None),
+            in_flight: Mutex::new(inflight::Book::default()),
             transports: Mutex::new(HashMap::new()),
         })
     }
@@ -543,6 +546,9 @@ impl Ctx {
         Ok(())
     }
 }
+
+mod inflight;
+pub use inflight::{describe, Waiting};
 
 #[cfg(test)]
 mod tests;

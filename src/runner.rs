@@ -15,7 +15,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+mod inflight;
+mod log;
 mod run;
+pub use log::{log, log_line};
 pub use run::Run;
 
 /// What the user asked for on the command line.
@@ -241,8 +244,9 @@ fn execute(ctx: &Arc<Ctx>, script: &Script, run: &Run) -> Result<()> {
                 "internal error (a bug in runbook, please report it): {what}"
             )))
         });
-    let pending = ctx.undo.lock().unwrap_or_else(|e| e.into_inner()).close(0);
-    let undo = ctx.run_undo(pending, result.is_err());
+    let mut pending = ctx.undo.lock().unwrap_or_else(|e| e.into_inner()).close(0);
+    pending.extend(ctx.take_carried());
+    let undo = ctx.run_undo_unless_in_flight(pending, result.is_err(), 0);
     let result = match (result, undo) {
         (Ok(()), Ok(())) => Ok(()),
         (Err(e), Ok(())) => Err(e),
@@ -394,10 +398,19 @@ pub fn resume(
     let (source, mut inv) = reopen(&run, secrets, settings)?;
     let replay = journal::replay(&journal::read(&run.dir.journal_path())?);
     // The pending undo runs first (below), so the steps whose changes it reverts run again.
-    let finished = replay.finished_after_revert();
-    inv.selection.finished = finished.clone();
+    inv.selection.finished = replay.finished_after_revert();
     let (ctx, script, _) = prepare(Mode::Run, &source, &inv)?;
     run.attach(&ctx, replay.next_undo_id)?;
+    ctx.adopt_in_flight(replay.in_flight.clone(), replay.next_in_flight_id);
+    // Unless work that the pending undo is for still runs: then nothing is reverted, the steps
+    // that made those changes stay finished, and the resumed run waits for the work first.
+    let held = inflight::hold_for_resume(&ctx, &replay)?;
+    let finished = if held {
+        replay.finished_steps.clone()
+    } else {
+        inv.selection.finished.clone()
+    };
+    ctx.model().selection.finished = finished.clone();
     ctx.record(Event::Resume {
         skipping: finished.clone(),
     })?;
@@ -406,11 +419,14 @@ pub fn resume(
         run.id(),
         finished.len()
     ));
-    revert_pending(&ctx, &replay)?;
+    if !held {
+        revert_pending(&ctx, &replay)?;
+    }
     execute(&ctx, &script, &run)
 }
 
-/// `runbook revert`: run the undo a crashed or killed run left pending. With `salvage`, a journal
+/// `runbook revert`: run the undo a crashed or killed run left pending — not while work it needs
+/// still runs on a host, unless `force` (journaled). With `salvage`, a journal
 /// with corrupt lines is read around them: the undo records that can be read run (journaled, with
 /// a note naming the lines skipped); without it, a corrupt journal stops here.
 pub fn revert(
@@ -418,6 +434,7 @@ pub fn revert(
     state_dir: Option<&Path>,
     settings: &Settings,
     salvage: bool,
+    force: bool,
 ) -> Result<()> {
     let run = Run::find(&RunDir::root(state_dir), run_id)?;
     let (meta, journal_path) = (&run.meta, run.dir.journal_path());
@@ -449,6 +466,8 @@ pub fn revert(
         outln!("run {}: nothing to revert", meta.id);
         return Ok(());
     }
+    ctx.adopt_in_flight(replay.in_flight.clone(), replay.next_in_flight_id);
+    inflight::check_for_revert(&ctx, &meta.id, force)?;
     revert_pending(&ctx, &replay)?;
     outln!(
         "run {}: reverted {} temporary change(s)",
@@ -456,94 +475,4 @@ pub fn revert(
         replay.pending_undo.len()
     );
     Ok(())
-}
-
-/// `runbook log`: render a run's journal.
-pub fn log(run_id: Option<&str>, state_dir: Option<&Path>) -> Result<()> {
-    let run = RunDir::find(&RunDir::root(state_dir), run_id)?;
-    let meta = run.read_meta()?;
-    outln!(
-        "run {} — {} ({})",
-        meta.id,
-        meta.runbook,
-        run.path.display()
-    );
-    // A damaged journal is shown as far as it can be read, then reported.
-    let (records, corrupt) = journal::read_salvage(&run.journal_path())?;
-    for r in &records {
-        outln!("{}", log_line(r));
-    }
-    if corrupt.is_empty() {
-        return Ok(());
-    }
-    journal::read(&run.journal_path()).map(|_| ())
-}
-
-/// One journal record as `runbook log` shows it: the time, then what happened.
-pub fn log_line(r: &journal::Record) -> String {
-    let t = r.ts.get(11..19).unwrap_or(&r.ts);
-    let line = match &r.event {
-        Event::RunStart { runbook, mode } => format!("{mode} {runbook} started"),
-        Event::Resume { skipping } if skipping.is_empty() => "resumed".to_string(),
-        Event::Resume { skipping } => format!("resumed (skipping {})", skipping.join(", ")),
-        Event::StepStart { step } => format!("▶ {step}"),
-        Event::StepEnd {
-            step,
-            ok: true,
-            duration_ms,
-            ..
-        } => format!("✓ {step} ({:.1} s)", *duration_ms as f64 / 1000.0),
-        Event::StepEnd { step, error, .. } => {
-            format!("✗ {step}: {}", error.clone().unwrap_or_default())
-        }
-        Event::StepSkipped { step, reason } => format!("- {step}: {reason}"),
-        Event::Command {
-            host,
-            command,
-            code,
-            error,
-            duration_ms,
-            ..
-        } => match (code, error) {
-            (Some(c), _) => format!("    {host} $ {command} → {c} ({duration_ms} ms)"),
-            (None, e) => format!("    {host} $ {command} → {}", e.clone().unwrap_or_default()),
-        },
-        Event::Note { message, .. } => format!("    {message}"),
-        Event::Transfer {
-            from,
-            to,
-            bytes,
-            error: None,
-            duration_ms,
-            ..
-        } => {
-            format!("    copy {from} → {to}: {bytes} bytes, sha256 verified ({duration_ms} ms)")
-        }
-        Event::Transfer {
-            from, to, error, ..
-        } => format!(
-            "    copy {from} → {to} FAILED: {}",
-            error.clone().unwrap_or_default()
-        ),
-        Event::UndoPush {
-            id, description, ..
-        } => format!("    + undo #{id}: {description}"),
-        Event::UndoPop { id, ok: true, .. } => format!("    ↺ undo #{id} done"),
-        Event::UndoPop { id, error, .. } => format!(
-            "    ↺ undo #{id} FAILED: {}",
-            error.clone().unwrap_or_default()
-        ),
-        Event::Torn {
-            line,
-            bytes,
-            kept_in,
-        } => format!(
-            "! journal line {line} was torn by a crash ({bytes} bytes): cut off into {kept_in}"
-        ),
-        Event::RunEnd { ok: true, .. } => "run finished".into(),
-        Event::RunEnd { error, .. } => {
-            format!("run failed: {}", error.clone().unwrap_or_default())
-        }
-    };
-    format!("{t}  {line}")
 }

@@ -76,6 +76,8 @@ fn selected(ctx: &Ctx, name: &str) -> RhaiResult<bool> {
         ctx.say(&format!(
             "✓ {name}: finished in an earlier attempt, skipped"
         ));
+        // Its temporary changes, kept in force by a resume, belong to the scope it runs in.
+        ctx.adopt_carried(name);
         ctx.record(Event::StepSkipped {
             step: name.into(),
             reason: "finished earlier".into(),
@@ -212,7 +214,8 @@ fn temporarily(ctx: &Ctx, call: &NativeCallContext, body: FnPtr) -> RhaiResult<D
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .close(depth);
-    let undone = ctx.run_undo(pending, r.is_err());
+    // Work started inside the scope that still runs keeps the scope's undo pending.
+    let undone = ctx.run_undo_unless_in_flight(pending, r.is_err(), depth + 1);
     match (r, undone) {
         (r, Ok(())) => r,
         (Ok(_), Err(e)) => fail_undo(e.kind(), e.message()),
@@ -316,8 +319,11 @@ pub fn undo_module(ctx: &Arc<Ctx>) -> Module {
     add!(&mut m, "now", &["()"],
         "Undo the innermost scope's temporary changes now (newest first), because the work that\nneeded them is done — e.g. revert the timeouts once the restore finished. The scope stays open.",
         move |nc: NativeCallContext| -> RhaiResult<()> {
-            let pending = c.undo.lock().unwrap_or_else(|e| e.into_inner()).take_innermost();
-            at(&nc, c.run_undo(pending, false).map_err(|e| e.into_rhai("")))
+            let (pending, depth) = {
+                let mut undo = c.undo.lock().unwrap_or_else(|e| e.into_inner());
+                (undo.take_innermost(), undo.depth())
+            };
+            at(&nc, c.run_undo_unless_in_flight(pending, false, depth).map_err(|e| e.into_rhai("")))
         });
     let timeout = ctx.settings.default_timeout;
     let c = ctx.clone();
