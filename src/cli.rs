@@ -49,6 +49,12 @@ pub struct Global {
     /// Show remote output live, prefixed by host (default: on a terminal)
     #[arg(long, short, global = true)]
     pub verbose: bool,
+    /// Seconds a host lease lives without a heartbeat from its run before it counts as stale
+    #[arg(long, global = true, default_value_t = 300, value_name = "SECONDS", value_parser = at_least_one::<u64>)]
+    pub lease: u64,
+    /// Take over the host leases another run holds (journaled): for a run that is gone for good
+    #[arg(long, global = true)]
+    pub break_lease: bool,
 }
 
 /// `runbook help inventory`: the formats `-i` reads (the book's inventory page has the details).
@@ -249,6 +255,8 @@ impl Global {
             live_output: self.verbose || interactive,
             // A failed step of an interactive run asks the operator (retry, skip, a REPL, abort).
             recovery: Some(Recovery(Arc::new(crate::repl::Prompt))),
+            lease_secs: self.lease,
+            break_lease: self.break_lease,
         }
     }
 }

@@ -48,6 +48,10 @@ pub struct Settings {
     pub live_output: bool,
     /// What a failed step does before it fails the run (none: it fails the run).
     pub recovery: Option<Recovery>,
+    /// `--lease`: seconds without a heartbeat after which a run's host lease counts as stale.
+    pub lease_secs: u64,
+    /// `--break-lease`: take over a host lease another run holds (journaled).
+    pub break_lease: bool,
 }
 
 /// A hook a failed step calls before its failure goes on: the layer that starts a run hands it
@@ -84,6 +88,8 @@ impl Default for Settings {
             parallel: 16,
             live_output: false,
             recovery: None,
+            lease_secs: 300,
+            break_lease: false,
         }
     }
 }
@@ -215,6 +221,8 @@ pub struct Ctx {
     journal_lost: Mutex<Option<Error>>,
     /// In-flight work and the undo an earlier attempt left under it (see `inflight.rs`).
     in_flight: Mutex<inflight::Book>,
+    /// The hosts this run holds a lease on (see `lease.rs`).
+    leases: Mutex<lease::Leases>,
     transports: Mutex<HashMap<String, Arc<dyn Transport>>>,
 }
 
@@ -224,6 +232,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl Drop for Ctx {
     fn drop(&mut self) {
+        self.release_leases();
         self.close_transports();
     }
 }
@@ -249,6 +258,7 @@ impl Ctx {
             secrets: HashMap::new(),
             journal_lost: Mutex::new(None),
             in_flight: Mutex::new(inflight::Book::default()),
+            leases: Mutex::new(lease::Leases::default()),
             transports: Mutex::new(HashMap::new()),
         })
     }
@@ -277,6 +287,11 @@ impl Ctx {
     /// run's runtime is entered.
     pub fn wait<F: std::future::Future>(&self, work: F) -> F::Output {
         self.rt.block_on(work)
+    }
+
+    /// Run `work` in the background on the run's runtime (it ends with the process at the latest).
+    fn spawn<F: std::future::Future<Output = ()> + Send + 'static>(&self, work: F) {
+        self.rt.spawn(work);
     }
 
     pub fn set_journal(&self, journal: Journal, next_undo_id: u64) {
@@ -395,7 +410,13 @@ impl Ctx {
                 ""
             };
             self.show_planned(&host.name, &format!("{shown}{tag}"));
+            if effect == Effect::Mutation {
+                self.plan_lease(host);
+            }
             return Ok(Outcome::Planned);
+        }
+        if effect == Effect::Mutation && self.mode == Mode::Run {
+            self.ensure_lease(host, cancel).await?;
         }
         let transport = self.transport(host);
         let result = transport::exec(
@@ -548,7 +569,9 @@ impl Ctx {
 }
 
 mod inflight;
+mod lease;
 pub use inflight::{describe, Waiting};
+pub use lease::LEASE_FILE;
 
 #[cfg(test)]
 mod tests;

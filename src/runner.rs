@@ -203,7 +203,11 @@ pub fn plan(inv: &Invocation, offline: bool) -> Result<()> {
             "; read-only probes ran"
         }
     );
-    script.run(&ctx)
+    script.run(&ctx)?;
+    if let Some(leases) = ctx.planned_leases() {
+        outln!("\n{leases}");
+    }
+    Ok(())
 }
 
 /// Ctrl-C and SIGTERM cancel the running call; the undo still runs.
@@ -252,6 +256,8 @@ fn execute(ctx: &Arc<Ctx>, script: &Script, run: &Run) -> Result<()> {
         (Err(e), Ok(())) => Err(e),
         (_, Err(u)) => Err(u),
     };
+    // Its leases go with the process; only a killed run leaves them (stale once not renewed).
+    ctx.release_leases();
     let ended = ctx.record(Event::RunEnd {
         ok: result.is_ok(),
         error: result.as_ref().err().map(Error::message),
@@ -394,7 +400,8 @@ pub fn resume(
     settings: &Settings,
     secrets: &[String],
 ) -> Result<()> {
-    let run = Run::find(&RunDir::root(state_dir), run_id)?;
+    let mut run = Run::find(&RunDir::root(state_dir), run_id)?;
+    run.lock()?;
     let (source, mut inv) = reopen(&run, secrets, settings)?;
     let replay = journal::replay(&journal::read(&run.dir.journal_path())?);
     // The pending undo runs first (below), so the steps whose changes it reverts run again.
@@ -436,7 +443,8 @@ pub fn revert(
     salvage: bool,
     force: bool,
 ) -> Result<()> {
-    let run = Run::find(&RunDir::root(state_dir), run_id)?;
+    let mut run = Run::find(&RunDir::root(state_dir), run_id)?;
+    run.lock()?;
     let (meta, journal_path) = (&run.meta, run.dir.journal_path());
     let (records, skipped) = if salvage {
         journal::read_salvage(&journal_path)?
@@ -469,6 +477,7 @@ pub fn revert(
     ctx.adopt_in_flight(replay.in_flight.clone(), replay.next_in_flight_id);
     inflight::check_for_revert(&ctx, &meta.id, force)?;
     revert_pending(&ctx, &replay)?;
+    ctx.release_leases();
     outln!(
         "run {}: reverted {} temporary change(s)",
         meta.id,

@@ -7,6 +7,9 @@ use crate::upgrade::{assert_upgraded, json, originals, sim_fault, upgrade};
 use crate::util::{events, journal_of, Rb};
 use std::time::{Duration, Instant};
 
+/// The lease a run takes on each host it changes (src/context/lease.rs).
+const LEASE: &str = "/var/lib/runbook/lease";
+
 /// The lab runs the simulator of whichever checkout ran `tests/lab/up` last: make sure it is one
 /// that samples the restore's window (this checkout's), installing it when not.
 fn ensure_window_sampling() {
@@ -38,6 +41,18 @@ fn kill_during_slow_restore(rb: &Rb, lab: &Lab) {
 /// Start the upgrade and SIGKILL it once mgr-1's restore execution started; the killed run left
 /// the timeouts raised.
 pub(crate) fn kill_once_the_restore_runs(rb: &Rb, lab: &Lab) {
+    let mut child = until_the_restore_runs(rb, lab);
+    child.kill().expect("SIGKILL");
+    child.wait().ok();
+    let during = lab.exec("mgr-1", &["cat", "/etc/haproxy/haproxy.cfg"]);
+    assert!(
+        during.contains("timeout client 1440m"),
+        "the killed run left the timeouts raised: {during}"
+    );
+}
+
+/// Start the upgrade; return it once mgr-1's restore execution started.
+fn until_the_restore_runs(rb: &Rb, lab: &Lab) -> std::process::Child {
     let mut child = upgrade(rb, lab, &[])
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -58,13 +73,7 @@ pub(crate) fn kill_once_the_restore_runs(rb: &Rb, lab: &Lab) {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    child.kill().expect("SIGKILL");
-    child.wait().ok();
-    let during = lab.exec("mgr-1", &["cat", "/etc/haproxy/haproxy.cfg"]);
-    assert!(
-        during.contains("timeout client 1440m"),
-        "the killed run left the timeouts raised: {during}"
-    );
+    child
 }
 
 /// Whether mgr-1 says a restore runs (`cfy snapshots status`, unauthenticated on the manager).
@@ -160,6 +169,19 @@ fn after_sigkill_during_a_running_restore_resume_waits_inside_the_window_then_re
         .count();
     assert_eq!(raises, 1, "no second raise");
     assert_eq!(events(&j, "undo_pop").len(), events(&j, "undo_push").len());
+    // One run per cluster: the resumed run took the killed run's lease on mgr-1 back, and gave
+    // it up at its end.
+    let notes: Vec<_> = events(&j, "note")
+        .iter()
+        .map(|n| n["message"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.starts_with("lease on mgr-1") && n.ends_with("taken back")),
+        "{notes:#?}"
+    );
+    assert_ne!(lab.exec_status("mgr-1", &["test", "-e", LEASE]), 0);
     assert!(events(&j, "undo_pop").iter().all(|p| p["ok"] == true));
 }
 
@@ -260,4 +282,54 @@ fn the_host_unreachable_at_resume_reverts_nothing_and_says_why() {
     );
     assert_upgraded(lab, &before);
     assert_eq!(window(lab)["closed"], serde_json::json!([]));
+}
+
+#[test]
+fn two_runs_at_once_one_proceeds_the_other_stops_before_any_change_naming_the_holder() {
+    let lab = lab();
+    let _serial = exclusive();
+    ensure_window_sampling();
+    lab.reset_cloudify();
+    let before = originals(lab);
+    sim_fault(&["mgr-1", "restore", "hang"]);
+    let first = Rb::new();
+    let mut running = until_the_restore_runs(&first, lab);
+    let holder = first
+        .last_run()
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .expect("run id");
+    let lease = lab.exec("mgr-1", &["cat", LEASE]);
+    assert!(
+        lease.starts_with(&format!("run={holder} controller="))
+            && lease.contains(" user=")
+            && lease.contains(&format!(" pid={} ", running.id()))
+            && lease.contains(" started="),
+        "{lease}"
+    );
+
+    let second = Rb::new();
+    let out = upgrade(&second, lab, &[]).output().expect("second run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    sim_fault(&["mgr-1", "restore", "clear"]);
+    assert_ne!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("is leased by another run: run=") && stderr.contains(&holder),
+        "{stderr}"
+    );
+    let j = second.journal();
+    assert!(events(&j, "undo_push").is_empty(), "{j:#?}");
+    assert!(
+        events(&j, "note")
+            .iter()
+            .all(|n| !n["message"].as_str().unwrap_or("").starts_with("lease on")),
+        "the second run took no lease: {j:#?}"
+    );
+
+    let status = running.wait().expect("first run");
+    assert!(status.success(), "the first run finished");
+    assert_upgraded(lab, &before);
+    for host in ["old-1", "mgr-1", "mgr-2", "mgr-3"] {
+        assert_ne!(lab.exec_status(host, &["test", "-e", LEASE]), 0, "{host}");
+    }
 }
