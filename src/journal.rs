@@ -112,6 +112,11 @@ pub enum Event {
         id: u64,
         how: String,
     },
+    /// The run took, took back, broke or gave back its lease on `host` (`what` says which).
+    Lease {
+        host: String,
+        what: String,
+    },
     /// The journal ended in a torn line (a crash mid-write): cut off and kept in `kept_in`.
     Torn {
         line: usize,

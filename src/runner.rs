@@ -476,6 +476,7 @@ pub fn revert(
     }
     ctx.adopt_in_flight(replay.in_flight.clone(), replay.next_in_flight_id);
     inflight::check_for_revert(&ctx, &meta.id, force)?;
+    ctx.enable_leases();
     revert_pending(&ctx, &replay)?;
     ctx.release_leases();
     outln!(

@@ -1,5 +1,7 @@
 //! One run per cluster: a lease on every host a run changes, taken atomically over SSH before the
-//! first change there, renewed while the run lives, released when it ends well.
+//! first change there, renewed while the run lives, given back when its process ends. Runs of
+//! runbooks that hold hosts in a temporary state (`temporarily`) take them, and `revert`; a
+//! runbook of plain commands does not (two of those may share hosts, as the lab's tests do).
 //!
 //! The lease is `/var/lib/runbook/lease` on the host (root's, through sudo, so every operator
 //! sees it): one line `run=ID controller=HOST user=USER pid=PID started=TIME`, created with
@@ -40,6 +42,9 @@ esac"#;
 #[derive(Debug, Default)]
 pub struct Leases {
     run_id: Option<String>,
+    /// Leases are taken by runs that hold hosts in a temporary state: a runbook that opens a
+    /// `temporarily` scope (seen when it loads, or when it first opens one), and `revert`.
+    enabled: bool,
     info: String,
     taken: BTreeMap<String, Arc<HostInfo>>,
     stop: Arc<AtomicBool>,
@@ -90,6 +95,11 @@ impl Ctx {
         );
     }
 
+    /// This run holds hosts in a temporary state: its changes need leases from now on.
+    pub fn enable_leases(&self) {
+        lock(&self.leases).enabled = true;
+    }
+
     /// Before the first change on `host`: take its lease (or take it back), or stop.
     pub(super) async fn ensure_lease(
         &self,
@@ -103,7 +113,9 @@ impl Ctx {
         let (run, info) = {
             let l = lock(&self.leases);
             match &l.run_id {
-                Some(run) if !l.taken.contains_key(&host.name) => (run.clone(), l.info.clone()),
+                Some(run) if l.enabled && !l.taken.contains_key(&host.name) => {
+                    (run.clone(), l.info.clone())
+                }
                 _ => return Ok(()),
             }
         };
@@ -123,13 +135,12 @@ impl Ctx {
                 holder,
             });
         }
-        let message = format!("lease on {} ({LEASE_FILE}): {said}", host.name);
         if said.starts_with("broken") {
-            self.say(&format!("! {message} (--break-lease)"));
+            self.say(&format!("! lease on {}: {said} (--break-lease)", host.name));
         }
-        let _ = self.record(Event::Note {
-            step: self.current_step(),
-            message,
+        let _ = self.record(Event::Lease {
+            host: host.name.clone(),
+            what: said,
         });
         let stop = {
             let mut l = lock(&self.leases);
@@ -165,7 +176,8 @@ impl Ctx {
 
     /// A dry run showed a change on `host`: a run would lease it (SSH hosts only).
     pub(super) fn plan_lease(&self, host: &HostInfo) {
-        if host.transport != crate::inventory::TransportKind::Local {
+        let enabled = lock(&self.leases).enabled;
+        if enabled && host.transport != crate::inventory::TransportKind::Local {
             lock(&self.leases).planned.insert(host.name.clone());
         }
     }
@@ -204,9 +216,9 @@ impl Ctx {
                 Ok(o) => o.stdout.trim().to_string(),
                 Err(e) => format!("not released: {e}"),
             };
-            let _ = self.record(Event::Note {
-                step: None,
-                message: format!("lease on {}: {said}", host.name),
+            let _ = self.record(Event::Lease {
+                host: host.name.clone(),
+                what: said,
             });
         }
     }

@@ -207,6 +207,9 @@ fn step(
 }
 
 fn temporarily(ctx: &Ctx, call: &NativeCallContext, body: FnPtr) -> RhaiResult<Dynamic> {
+    // A runbook that holds hosts in a temporary state takes a lease on each host it changes
+    // (seen already while it loads when the scope is at its top level).
+    ctx.enable_leases();
     let depth = ctx.undo.lock().unwrap_or_else(|e| e.into_inner()).open();
     let r = body.call_within_context::<Dynamic>(call, ());
     let pending = ctx

@@ -94,6 +94,7 @@ pub fn log_line(r: &journal::Record) -> String {
             )
         }
         Event::InFlightEnd { id, how } => format!("    ⧗ in flight #{id}: {how}"),
+        Event::Lease { host, what } => format!("    lease on {host}: {what}"),
         Event::RunEnd { ok: true, .. } => "run finished".into(),
         Event::RunEnd { error, .. } => {
             format!("run failed: {}", error.clone().unwrap_or_default())
