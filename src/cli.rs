@@ -49,6 +49,12 @@ pub struct Global {
     /// Show remote output live, prefixed by host (default: on a terminal)
     #[arg(long, short, global = true)]
     pub verbose: bool,
+    /// Seconds a host lease lives without a heartbeat from its run before it counts as stale
+    #[arg(long, global = true, default_value_t = 300, value_name = "SECONDS", value_parser = at_least_one::<u64>)]
+    pub lease: u64,
+    /// Take over the host leases another run holds (journaled): for a run that is gone for good
+    #[arg(long, global = true)]
+    pub break_lease: bool,
 }
 
 /// `runbook help inventory`: the formats `-i` reads (the book's inventory page has the details).
@@ -184,6 +190,10 @@ pub enum Cmd {
         /// Read a damaged journal around its corrupt lines and run the undo records it can read
         #[arg(long)]
         salvage: bool,
+        /// Revert even while work the changes are for still runs on a host (e.g. a restore);
+        /// journaled as an override
+        #[arg(long)]
+        force: bool,
     },
     /// Show a run's journal: as text, JSON (runbook.log/1) or markdown for a ticket
     Log {
@@ -271,6 +281,8 @@ impl Global {
             live_output: self.verbose || interactive,
             // A failed step of an interactive run asks the operator (retry, skip, a REPL, abort).
             recovery: Some(Recovery(Arc::new(crate::repl::Prompt))),
+            lease_secs: self.lease,
+            break_lease: self.break_lease,
         }
     }
 }
@@ -363,11 +375,16 @@ pub fn dispatch(cli: Cli) -> Result<()> {
             &answering(g, yes, answers.as_deref())?,
             &secrets,
         ),
-        Cmd::Revert { run, salvage } => runner::revert(
+        Cmd::Revert {
+            run,
+            salvage,
+            force,
+        } => runner::revert(
             run.as_deref(),
             g.state_dir.as_deref(),
             &g.settings(false),
             salvage,
+            force,
         ),
         Cmd::Log { run, format } => {
             crate::report::log(run.as_deref(), g.state_dir.as_deref(), format)

@@ -50,6 +50,10 @@ pub struct Settings {
     pub live_output: bool,
     /// What a failed step does before it fails the run (none: it fails the run).
     pub recovery: Option<Recovery>,
+    /// `--lease`: seconds without a heartbeat after which a run's host lease counts as stale.
+    pub lease_secs: u64,
+    /// `--break-lease`: take over a host lease another run holds (journaled).
+    pub break_lease: bool,
 }
 
 /// A hook a failed step calls before its failure goes on: the layer that starts a run hands it
@@ -87,6 +91,8 @@ impl Default for Settings {
             parallel: 16,
             live_output: false,
             recovery: None,
+            lease_secs: 300,
+            break_lease: false,
         }
     }
 }
@@ -215,6 +221,10 @@ pub struct Ctx {
     pub secrets: HashMap<String, Secret>,
     /// The first journal write that failed while an undo ran (the undo goes on regardless).
     journal_lost: Mutex<Option<Error>>,
+    /// In-flight work and the undo an earlier attempt left under it (see `inflight.rs`).
+    in_flight: Mutex<inflight::Book>,
+    /// The hosts this run holds a lease on (see `lease.rs`).
+    leases: Mutex<lease::Leases>,
     transports: Mutex<HashMap<String, Arc<dyn Transport>>>,
     /// Makes a host's transport on first use.
     factory: Factory,
@@ -226,6 +236,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl Drop for Ctx {
     fn drop(&mut self) {
+        self.release_leases();
         self.close_transports();
     }
 }
@@ -250,6 +261,8 @@ impl Ctx {
             overrides: BTreeMap::new(),
             secrets: HashMap::new(),
             journal_lost: Mutex::new(None),
+            in_flight: Mutex::new(inflight::Book::default()),
+            leases: Mutex::new(lease::Leases::default()),
             transports: Mutex::new(HashMap::new()),
             factory: Arc::new(transport::for_host),
         })
@@ -287,6 +300,11 @@ impl Ctx {
     /// run's runtime is entered.
     pub fn wait<F: std::future::Future>(&self, work: F) -> F::Output {
         self.rt.block_on(work)
+    }
+
+    /// Run `work` in the background on the run's runtime (it ends with the process at the latest).
+    fn spawn<F: std::future::Future<Output = ()> + Send + 'static>(&self, work: F) {
+        self.rt.spawn(work);
     }
 
     pub fn set_journal(&self, journal: Journal, next_undo_id: u64) {
@@ -400,7 +418,13 @@ impl Ctx {
                 ""
             };
             self.show_planned(&host.name, &format!("{shown}{tag}"));
+            if effect == Effect::Mutation {
+                self.plan_lease(host);
+            }
             return Ok(Outcome::Planned);
+        }
+        if effect == Effect::Mutation && self.mode == Mode::Run {
+            self.ensure_lease(host, cancel).await?;
         }
         let transport = self.transport(host);
         let result = transport::exec(
@@ -551,6 +575,10 @@ impl Ctx {
         Ok(())
     }
 }
+
+mod inflight;
+mod lease;
+pub use inflight::{describe, UndoOutcome};
 
 #[cfg(test)]
 mod tests;

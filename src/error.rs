@@ -475,6 +475,9 @@ pub enum TransportError {
     OutsideStep,
     #[error("{host}: {message}")]
     Io { host: String, message: String },
+    /// Another run holds the host's lease (one run per cluster); nothing ran.
+    #[error("{host} is leased by another run: {holder}; nothing was changed there (if that run is gone for good: --break-lease)")]
+    Leased { host: String, holder: String },
     /// The command ran, but its record could not be journaled.
     #[error("{message}")]
     Journal { message: String },

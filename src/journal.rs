@@ -21,7 +21,7 @@ pub use run_dir::{RunDir, RunMeta};
 
 use crate::error::{Error, Result};
 use crate::secret::Redactor;
-use crate::undo::UndoAction;
+use crate::undo::{InFlight, UndoAction};
 use serde::{Deserialize, Serialize};
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -131,6 +131,23 @@ pub enum Event {
         undone: usize,
         ok: bool,
         duration_ms: u64,
+    },
+    /// Long work that runs on without us started on a host (see [`crate::undo::InFlight`]).
+    InFlight {
+        #[serde(default)]
+        step: Option<String>,
+        work: InFlight,
+    },
+    /// In-flight work `id` is over for the undo: `how` says why (its probe said it ended, or an
+    /// operator overruled a probe that said it still runs).
+    InFlightEnd {
+        id: u64,
+        how: String,
+    },
+    /// The run took, took back, broke or gave back its lease on `host` (`what` says which).
+    Lease {
+        host: String,
+        what: String,
     },
     /// The journal ended in a torn line (a crash mid-write): cut off and kept in `kept_in`.
     Torn {

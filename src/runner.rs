@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+mod inflight;
 mod run;
 pub use run::Run;
 
@@ -209,7 +210,11 @@ pub fn plan(inv: &Invocation, offline: bool) -> Result<()> {
             "; read-only probes ran"
         }
     );
-    script.run(&ctx)
+    script.run(&ctx)?;
+    if let Some(leases) = ctx.planned_leases() {
+        outln!("\n{leases}");
+    }
+    Ok(())
 }
 
 /// Ctrl-C and SIGTERM cancel the running call; the undo still runs.
@@ -250,13 +255,18 @@ fn execute(ctx: &Arc<Ctx>, script: &Script, run: &Run) -> Result<()> {
                 "internal error (a bug in runbook, please report it): {what}"
             )))
         });
-    let pending = ctx.undo.lock().unwrap_or_else(|e| e.into_inner()).close(0);
-    let undo = ctx.run_undo(pending, result.is_err());
+    let mut pending = ctx.undo.lock().unwrap_or_else(|e| e.into_inner()).close(0);
+    pending.extend(ctx.take_carried());
+    let undo = ctx
+        .run_undo_unless_in_flight(pending, result.is_err(), 0)
+        .into_result();
     let result = match (result, undo) {
         (Ok(()), Ok(())) => Ok(()),
         (Err(e), Ok(())) => Err(e),
         (_, Err(u)) => Err(u),
     };
+    // Its leases go with the process; only a killed run leaves them (stale once not renewed).
+    ctx.release_leases();
     let ended = ctx.record(Event::RunEnd {
         ok: result.is_ok(),
         error: result.as_ref().err().map(Error::message),
@@ -399,14 +409,24 @@ pub fn resume(
     settings: &Settings,
     secrets: &[String],
 ) -> Result<()> {
-    let run = Run::find(&RunDir::root(state_dir), run_id)?;
+    let mut run = Run::find(&RunDir::root(state_dir), run_id)?;
+    run.lock()?;
     let (source, mut inv) = reopen(&run, secrets, settings)?;
     let replay = journal::replay(&journal::read(&run.dir.journal_path())?);
     // The pending undo runs first (below), so the steps whose changes it reverts run again.
-    let finished = replay.finished_after_revert();
-    inv.selection.finished = finished.clone();
+    inv.selection.finished = replay.finished_after_revert();
     let (ctx, script, _) = prepare(Mode::Run, &source, &inv)?;
     run.attach(&ctx, replay.next_undo_id)?;
+    ctx.adopt_in_flight(replay.in_flight.clone(), replay.next_in_flight_id);
+    // Unless work that the pending undo is for still runs: then nothing is reverted, the steps
+    // that made those changes stay finished, and the resumed run waits for the work first.
+    let held = inflight::hold_for_resume(&ctx, &replay)?;
+    let finished = if held {
+        replay.finished_steps.clone()
+    } else {
+        inv.selection.finished.clone()
+    };
+    ctx.model().selection.finished = finished.clone();
     ctx.record(Event::Resume {
         skipping: finished.clone(),
     })?;
@@ -415,11 +435,14 @@ pub fn resume(
         run.id(),
         finished.len()
     ));
-    revert_pending(&ctx, &replay)?;
+    if !held {
+        revert_pending(&ctx, &replay)?;
+    }
     execute(&ctx, &script, &run)
 }
 
-/// `runbook revert`: run the undo a crashed or killed run left pending. With `salvage`, a journal
+/// `runbook revert`: run the undo a crashed or killed run left pending — not while work it needs
+/// still runs on a host, unless `force` (journaled). With `salvage`, a journal
 /// with corrupt lines is read around them: the undo records that can be read run (journaled, with
 /// a note naming the lines skipped); without it, a corrupt journal stops here.
 pub fn revert(
@@ -427,8 +450,10 @@ pub fn revert(
     state_dir: Option<&Path>,
     settings: &Settings,
     salvage: bool,
+    force: bool,
 ) -> Result<()> {
-    let run = Run::find(&RunDir::root(state_dir), run_id)?;
+    let mut run = Run::find(&RunDir::root(state_dir), run_id)?;
+    run.lock()?;
     let (meta, journal_path) = (&run.meta, run.dir.journal_path());
     let (records, skipped) = if salvage {
         journal::read_salvage(&journal_path)?
@@ -458,7 +483,11 @@ pub fn revert(
         outln!("run {}: nothing to revert", meta.id);
         return Ok(());
     }
+    ctx.adopt_in_flight(replay.in_flight.clone(), replay.next_in_flight_id);
+    inflight::check_for_revert(&ctx, &meta.id, force)?;
+    ctx.enable_leases();
     revert_pending(&ctx, &replay)?;
+    ctx.release_leases();
     outln!(
         "run {}: reverted {} temporary change(s)",
         meta.id,

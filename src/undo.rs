@@ -74,6 +74,42 @@ pub struct UndoAction {
     pub commands: Vec<UndoExec>,
 }
 
+/// Long work started on a host that runs on without us (a snapshot restore): journaled before it
+/// is waited for, so that no undo reverts what it needs while it still runs. `probe` is read-only
+/// and prints, as its last line, `running` or `ended`; anything else (or no answer) counts as
+/// running.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct InFlight {
+    pub id: u64,
+    pub host: String,
+    pub what: String,
+    pub probe: UndoExec,
+    /// The undo scope depth it was started in (scopes at or above it wait for it).
+    #[serde(default)]
+    pub depth: usize,
+}
+
+/// What a probe said about in-flight work.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Probed {
+    Running,
+    Ended,
+    /// The probe could not answer (host unreachable, unreadable output): counts as running.
+    Unknown(String),
+}
+
+impl Probed {
+    /// The probe's verdict from its stdout: the last non-empty line.
+    pub fn from_output(stdout: &str) -> Self {
+        match stdout.lines().rev().map(str::trim).find(|l| !l.is_empty()) {
+            Some("running") => Probed::Running,
+            Some("ended") => Probed::Ended,
+            Some(other) => Probed::Unknown(format!("the probe answered `{other}`")),
+            None => Probed::Unknown("the probe printed nothing".into()),
+        }
+    }
+}
+
 /// An undo pushed and not yet run.
 #[derive(Debug, Clone)]
 pub struct Pending {
@@ -139,6 +175,18 @@ impl UndoStack {
             .last_mut()
             .map(|s| s.drain(..).rev().collect())
             .unwrap_or_default()
+    }
+
+    /// How many scopes are open (1: only the run's own).
+    pub fn depth(&self) -> usize {
+        self.scopes.len()
+    }
+
+    /// Put back an undo an earlier attempt pushed, into the innermost scope (resume).
+    pub fn adopt(&mut self, p: Pending) {
+        if let Some(scope) = self.scopes.last_mut() {
+            scope.push(p);
+        }
     }
 
     /// Everything pending, newest first, without running it (for `:undo` and the run's end).

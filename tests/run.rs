@@ -320,3 +320,46 @@ step("two", "Second", || {
     r.code(1);
     assert!(!r.stderr.contains("hunter2"), "{}", r.stderr);
 }
+
+#[test]
+fn a_run_folder_is_worked_on_by_one_process_at_a_time() {
+    let rb = Rb::new();
+    let go = rb.path("GO").display().to_string();
+    rb.write(
+        "wait.rhai",
+        &format!(
+            "//! Waits for GO (20 s at most).\nstep(\"wait\", \"Wait\", || {{ ssh::shell(\"alpha\", \"for i in $(seq 200); do [ -e {go} ] && exit 0; sleep 0.1; done; exit 1\"); }});\n"
+        ),
+    );
+    let mut first = rb
+        .command(&["run", "wait.rhai", "-i", "local.toml"])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("run");
+    let started = std::time::Instant::now();
+    while !std::fs::read_dir(rb.path("state"))
+        .map(|mut d| d.next().is_some())
+        .unwrap_or(false)
+        || events(&rb.journal(), "step_start").is_empty()
+    {
+        assert!(started.elapsed() < std::time::Duration::from_secs(20));
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // A second process on the same run (a resume in another terminal) stops at once.
+    let second = rb.run(&["resume"]);
+    rb.write("GO", "");
+    assert!(first.wait().expect("first run").success());
+    second.code(2);
+    assert!(
+        second.stderr.contains(&format!(
+            "is being worked on by another runbook process (pid {})",
+            first.id()
+        )),
+        "{}",
+        second.stderr
+    );
+    assert!(
+        events(&rb.journal(), "resume").is_empty(),
+        "the journal holds one process's records"
+    );
+}

@@ -18,6 +18,8 @@ mod lab_env;
 mod lab_itself;
 /// The top-level modules of src/ depend one way only (no import cycle).
 mod layers;
+/// Never orphan the restore (issue 14): in-flight work checked before any undo, on the lab.
+mod orphan;
 /// The REPL and the recovery prompt on a failed step, through a pseudo-terminal against the lab.
 mod repl;
 /// `runbook log --format` and `runbook report` (rendered in headless Chromium).

@@ -1,7 +1,7 @@
 //! What a journal says about a run, replayed from its records: for `resume`, `revert` and the REPL.
 
 use super::{Event, Record};
-use crate::undo::UndoAction;
+use crate::undo::{InFlight, UndoAction};
 
 /// What a journal says about a run: finished steps, and undo pushed but never popped.
 ///
@@ -17,6 +17,9 @@ pub struct Replay {
     pub ended_ok: bool,
     /// Which step pushed each undo record.
     pub pushed_by: std::collections::HashMap<u64, String>,
+    /// In-flight work started and not seen ended, oldest first.
+    pub in_flight: Vec<InFlight>,
+    pub next_in_flight_id: u64,
 }
 
 pub fn replay(records: &[Record]) -> Replay {
@@ -52,6 +55,12 @@ pub fn replay(records: &[Record]) -> Replay {
                 }
             }
             Event::RunEnd { ok, .. } => r.ended_ok = *ok,
+            Event::InFlight { work, .. } => {
+                r.next_in_flight_id = r.next_in_flight_id.max(work.id + 1);
+                r.in_flight.retain(|w| w.id != work.id);
+                r.in_flight.push(work.clone());
+            }
+            Event::InFlightEnd { id, .. } => r.in_flight.retain(|w| w.id != *id),
             _ => {}
         }
     }

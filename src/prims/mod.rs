@@ -7,6 +7,7 @@
 pub mod copy;
 pub mod haproxy;
 pub mod haproxy_cfg;
+pub mod inflight;
 pub mod interact;
 pub mod inventory;
 pub mod model;
@@ -221,4 +222,5 @@ pub fn register_all(engine: &mut Engine, ctx: &Arc<Ctx>) {
     engine.register_static_module("patroni", patroni::module(ctx).into());
     engine.register_static_module("haproxy", haproxy::module(ctx).into());
     engine.register_static_module("undo", model::undo_module(ctx).into());
+    engine.register_static_module("inflight", inflight::module(ctx).into());
 }

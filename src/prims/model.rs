@@ -5,7 +5,7 @@
 //! see the script's imports and variables as ordinary code does.
 
 use super::{add, argv_of, at, host_of, usage, Failure, RhaiResult};
-use crate::context::{Ctx, Mode, ParamDecl, Phase, StepDecl};
+use crate::context::{Ctx, Mode, ParamDecl, Phase, StepDecl, UndoOutcome};
 use crate::error::Kind;
 use crate::journal::Event;
 use crate::secret::Secret;
@@ -76,6 +76,8 @@ fn selected(ctx: &Ctx, name: &str) -> RhaiResult<bool> {
         ctx.say(&format!(
             "✓ {name}: finished in an earlier attempt, skipped"
         ));
+        // Its temporary changes, kept in force by a resume, belong to the scope it runs in.
+        ctx.adopt_carried(name);
         ctx.record(Event::StepSkipped {
             step: name.into(),
             reason: "finished earlier".into(),
@@ -204,6 +206,9 @@ fn step(
 }
 
 fn temporarily(ctx: &Ctx, call: &NativeCallContext, body: FnPtr) -> RhaiResult<Dynamic> {
+    // A runbook that holds hosts in a temporary state takes a lease on each host it changes
+    // (seen already while it loads when the scope is at its top level).
+    ctx.enable_leases();
     let depth = ctx.undo.lock().unwrap_or_else(|e| e.into_inner()).open();
     // The window's opening and closing are journaled (for `--events` and `runbook report`).
     let window = match Window::open(ctx, depth) {
@@ -225,9 +230,15 @@ fn temporarily(ctx: &Ctx, call: &NativeCallContext, body: FnPtr) -> RhaiResult<D
         .unwrap_or_else(|e| e.into_inner())
         .close(depth);
     let count = pending.len();
-    let undone = ctx.run_undo(pending, r.is_err());
-    let closed = window.close(ctx, count, undone.is_ok());
-    let undone = undone.and(closed);
+    // Work started inside the scope that still runs keeps the scope's undo pending: then the
+    // window stays open (its changes are in force), and no close is journaled.
+    let undone = match ctx.run_undo_unless_in_flight(pending, r.is_err(), depth + 1) {
+        UndoOutcome::Ran(undone) => {
+            let closed = window.close(ctx, count, undone.is_ok());
+            undone.and(closed)
+        }
+        UndoOutcome::Kept(e) => Err(e),
+    };
     match (r, undone) {
         (r, Ok(())) => r,
         (Ok(_), Err(e)) => fail_undo(e.kind(), e.message()),
@@ -370,8 +381,11 @@ pub fn undo_module(ctx: &Arc<Ctx>) -> Module {
     add!(&mut m, "now", &["()"],
         "Undo the innermost scope's temporary changes now (newest first), because the work that\nneeded them is done — e.g. revert the timeouts once the restore finished. The scope stays open.",
         move |nc: NativeCallContext| -> RhaiResult<()> {
-            let pending = c.undo.lock().unwrap_or_else(|e| e.into_inner()).take_innermost();
-            at(&nc, c.run_undo(pending, false).map_err(|e| e.into_rhai("")))
+            let (pending, depth) = {
+                let mut undo = c.undo.lock().unwrap_or_else(|e| e.into_inner());
+                (undo.take_innermost(), undo.depth())
+            };
+            at(&nc, c.run_undo_unless_in_flight(pending, false, depth).into_result().map_err(|e| e.into_rhai("")))
         });
     let timeout = ctx.settings.default_timeout;
     let c = ctx.clone();

@@ -88,6 +88,14 @@ pub fn line(r: &journal::Record) -> String {
             *duration_ms as f64 / 1000.0,
             if *ok { "" } else { ", an undo FAILED" }
         ),
+        Event::InFlight { work, .. } => {
+            format!(
+                "    ⧗ in flight #{}: {} on {}",
+                work.id, work.what, work.host
+            )
+        }
+        Event::InFlightEnd { id, how } => format!("    ⧗ in flight #{id}: {how}"),
+        Event::Lease { host, what } => format!("    lease on {host}: {what}"),
         Event::RunEnd { ok: true, .. } => "run finished".into(),
         Event::RunEnd { error, .. } => {
             format!("run failed: {}", error.clone().unwrap_or_default())

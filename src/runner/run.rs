@@ -14,6 +14,8 @@ pub struct Run {
     pub dir: RunDir,
     /// What the run was started with (runbook, inventory, parameters, secret sources).
     pub meta: RunMeta,
+    /// The run folder's lock (`lock` in it), held while this process works on the run.
+    held: Option<std::fs::File>,
 }
 
 impl Run {
@@ -31,7 +33,12 @@ impl Run {
         let (dir, id) = RunDir::create(root, folder_name)?;
         meta.id = id;
         dir.write_meta(&meta, text)?;
-        let run = Run { dir, meta };
+        let mut run = Run {
+            dir,
+            meta,
+            held: None,
+        };
+        run.lock()?;
         run.attach(ctx, 0)?;
         ctx.record(Event::RunStart {
             runbook: run.meta.runbook.clone(),
@@ -48,7 +55,43 @@ impl Run {
     /// The run in `dir`.
     pub fn open(dir: RunDir) -> Result<Self> {
         let meta = dir.read_meta()?;
-        Ok(Run { dir, meta })
+        Ok(Run {
+            dir,
+            meta,
+            held: None,
+        })
+    }
+
+    /// Lock the run folder for this process (`flock` on its `lock` file, our pid written in it),
+    /// so that two `resume`s (or a `resume` and a `revert`) of one run never interleave.
+    pub fn lock(&mut self) -> Result<()> {
+        use std::io::{Read, Seek, Write};
+        use std::os::fd::AsRawFd;
+        let path = self.dir.path.join("lock");
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(&path)
+            .map_err(|e| Error::io(format!("cannot open {}", path.display()), e))?;
+        // SAFETY: flock on a descriptor this function owns.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            return Err(Error::usage(format!(
+                "run {} is being worked on by another runbook process ({})",
+                self.meta.id,
+                holder.trim()
+            ))
+            .with_help("wait until it ends (or stop it), then try again"));
+        }
+        let _ = file
+            .set_len(0)
+            .and_then(|()| file.rewind())
+            .and_then(|()| write!(file, "pid {}", std::process::id()));
+        self.held = Some(file);
+        Ok(())
     }
 
     /// The run's id.
@@ -56,10 +99,12 @@ impl Run {
         &self.meta.id
     }
 
-    /// Journal on `ctx` into this run's journal; undo ids go on from `next_undo_id`.
+    /// Journal on `ctx` into this run's journal; undo ids go on from `next_undo_id`. Changes on
+    /// a host from now on take (or take back) its lease in this run's name.
     pub fn attach(&self, ctx: &Ctx, next_undo_id: u64) -> Result<()> {
         let journal = Journal::open(&self.dir.journal_path(), ctx.redactor.clone())?;
         ctx.set_journal(journal, next_undo_id);
+        ctx.lease_as(&self.meta.id);
         Ok(())
     }
 

@@ -113,3 +113,97 @@ def record(mgr, exec_id, snap_id):
     with open(util.state_path("restore-observed.jsonl"), "a") as f:
         f.write(json.dumps(observed, sort_keys=True) + "\n")
     return observed
+
+
+def duration_ms(value):
+    """An HAProxy time (`1440m`, `4s`, `500`, `1d`) in milliseconds; None when unreadable."""
+    m = re.match(r"^(\d+)(us|ms|s|m|h|d)?$", str(value or ""))
+    if not m:
+        return None
+    scale = {"us": 0.001, "ms": 1, None: 1, "s": 1000, "m": 60000, "h": 3600000, "d": 86400000}
+    return int(m.group(1)) * scale[m.group(2)]
+
+
+def window_of(mgr):
+    """The window in force now: Patroni's ttl/retry_timeout in the DCS, the HAProxy timeouts."""
+    p, h = patroni_config(mgr), haproxy_state(mgr)
+    return {"at": util.now_iso(), "ttl": p.get("ttl"), "retry_timeout": p.get("retry_timeout"),
+            "timeout_client": h.get("timeout_client"), "timeout_server": h.get("timeout_server"),
+            "errors": [e for e in (p.get("error"), h.get("error")) if e]}
+
+
+def narrower(now, start):
+    """What of `now` is below `start`: the window that was open when the restore started closed."""
+    out = []
+    for key in ("ttl", "retry_timeout"):
+        if isinstance(start.get(key), int) and isinstance(now.get(key), int) and now[key] < start[key]:
+            out.append("%s %s -> %s" % (key, start[key], now[key]))
+    for key in ("timeout_client", "timeout_server"):
+        a, b = duration_ms(start.get(key)), duration_ms(now.get(key))
+        if a is not None and b is not None and b < a:
+            out.append("haproxy %s %s -> %s" % (key, start[key], now[key]))
+    return out
+
+
+class Window:
+    """Samples the window (Patroni ttl/retry_timeout in etcd, the host's HAProxy timeouts) while a
+    restore runs, in a thread (every `window_sample_secs`): the record `restore-window.json`
+    (+ `.jsonl`) holds the window at the start, every change seen during the restore, the one at the
+    end, how many samples were taken, and `closed`: what narrowed below the start, and when.
+
+    Why a narrowed window fails the restore: the guide raises Patroni's ttl/retry_timeout and
+    HAProxy's client/server timeouts because the restore (cloudify-manager
+    `mgmtworker/cloudify_system_workflows/snapshots/snapshot_restore.py` `_restore_db`, one long
+    Postgres session through the cluster's HAProxy) dies when the leader loses its DCS lock under
+    the load (ttl) or HAProxy cuts the busy connection (timeouts). The simulator's DB load has no
+    real load to trip either, so a window that closes before the restore ends fails it here.
+    """
+
+    def __init__(self, mgr, exec_id, snap_id):
+        import threading
+        self.mgr, self.exec_id, self.snap_id = mgr, exec_id, snap_id
+        self.start = window_of(mgr)
+        self.during, self.closed, self.end, self.samples = [], [], None, 1
+        self.stop_event = threading.Event()
+        self.thread = threading.Thread(target=self.loop, daemon=True)
+        self.thread.start()
+
+    def sample(self):
+        now = window_of(self.mgr)
+        self.samples += 1
+        last = self.during[-1] if self.during else self.start
+        keys = ("ttl", "retry_timeout", "timeout_client", "timeout_server")
+        if any(now.get(k) != last.get(k) for k in keys):
+            self.during.append(now)
+        for what in narrower(now, self.start):
+            if not any(c["what"] == what for c in self.closed):
+                self.closed.append({"at": now["at"], "what": what})
+        return now
+
+    def loop(self):
+        period = float(self.mgr.settings.get("window_sample_secs") or 1.0)
+        while not self.stop_event.wait(period):
+            self.sample()
+            self.save()
+
+    def check(self):
+        """Raise when the window closed while the restore ran."""
+        if self.closed:
+            raise RuntimeError("the restore's window closed before it ended (%s): the database restore "
+                               "lost its connection" % "; ".join(c["what"] for c in self.closed))
+
+    def record(self):
+        return {"execution_id": self.exec_id, "snapshot_id": self.snap_id, "manager": self.mgr.name,
+                "start": self.start, "during": self.during, "end": self.end, "closed": self.closed,
+                "samples": self.samples}
+
+    def save(self):
+        util.write_json(util.state_path("restore-window.json"), self.record())
+
+    def finish(self):
+        self.stop_event.set()
+        self.thread.join()
+        self.end = self.sample()
+        self.save()
+        with open(util.state_path("restore-window.jsonl"), "a") as f:
+            f.write(json.dumps(self.record(), sort_keys=True) + "\n")

@@ -32,6 +32,7 @@ DEFAULT_SETTINGS = {
     "agents_delay": 1.0,  # seconds an install_new_agents execution takes
     "licensed": True,  # premium managers: a license is installed
     "restore_start_delay": 0.5,  # pending -> started
+    "window_sample_secs": 1.0,  # how often a restore samples the Patroni/HAProxy window (observe.Window)
     "etcd_url": "http://127.0.0.1:2379",
     "patroni_config_key": "/v2/keys/db/postgres/config",
 }

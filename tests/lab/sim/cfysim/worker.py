@@ -125,11 +125,16 @@ def restore_security_file(mgr, security):
     log("rest-security.conf of %s updated from the snapshot" % mgr.name)
 
 
+WINDOW = []  # the restore's observe.Window, finished in main() once the restore ended
+
+
 def run_restore(mgr, exec_id, snap_id):
     ex = mgr.get_execution(exec_id)
     observed = observe.record(mgr, exec_id, snap_id)
     log("in force at restore start: %s" % json.dumps(observed, sort_keys=True))
+    WINDOW.append(observe.Window(mgr, exec_id, snap_id))
     obey_fault(mgr, "restore")
+    WINDOW[0].check()
     meta, data, security = archive.read_snapshot(mgr.snapshot_zip(snap_id))
     with mgr.data_lock():
         data_now = mgr.load_data()
@@ -151,6 +156,7 @@ def run_restore(mgr, exec_id, snap_id):
         else:
             from . import dbload  # psycopg2 only where it is needed
             dbload.load(mgr, data, snap_id, log)
+        WINDOW[0].check()
         util.sleep_until(start + extra / 2)
         with mgr.data_lock():
             data["restored_from"] = {"snapshot_id": snap_id, "manager": meta.get("manager"),
@@ -174,9 +180,14 @@ def restore_finished(mgr, exec_id, snap_id, ok):
     """The restore flag file stays until the post-restore commands ran (snapshot-status: running)."""
     if ok:
         post = float(mgr.settings["post_restore_secs"])
+        # `until` leaves room for the window's end sample below: the status flips when this
+        # worker writes "done" (or at `until`, should the worker die).
         mgr.set_restore_status(status="post-restore", execution_id=exec_id, snapshot_id=snap_id,
-                               until=time.time() + post)
+                               until=time.time() + post + 10)
         time.sleep(post)
+    if WINDOW:  # the window at the end: sampled while snapshot-status still says running
+        WINDOW[0].finish()
+        log("restore window: %s" % json.dumps(WINDOW[0].record(), sort_keys=True))
     mgr.set_restore_status(status="done" if ok else "failed", execution_id=exec_id, snapshot_id=snap_id)
 
 

@@ -1,0 +1,235 @@
+//! In-flight work (see [`InFlight`]): long work on a host that runs on without us, and the rule
+//! that no undo reverts what it needs while it still runs.
+//!
+//! Before a scope's undo runs, every in-flight handle opened inside that scope is probed. One that
+//! ended is closed in the journal and the undo runs; one that still runs — or whose probe cannot
+//! answer, which counts as running (never revert blind) — keeps the undo pending: it stays in
+//! force and in the journal, for `runbook resume` (which waits for the work inside the window) or
+//! `runbook revert --force`.
+
+use super::{lock, Ctx, Effect};
+use crate::error::{Error, Kind, Result};
+use crate::journal::Event;
+use crate::transport::Outcome;
+use crate::undo::{InFlight, Pending, Probed, UndoExec};
+use tokio_util::sync::CancellationToken;
+
+/// The in-flight work of a run and the undo an earlier attempt left pending under running work.
+#[derive(Debug, Default)]
+pub struct Book {
+    open: Vec<InFlight>,
+    next_id: u64,
+    /// Undo of an earlier attempt kept in force because its work still ran at resume, with the
+    /// step that pushed it: it rejoins the undo stack where that step is skipped.
+    carried: Vec<(Option<String>, Pending)>,
+}
+
+/// In-flight work that holds an undo back, and what its probe said.
+pub type Waiting = Vec<(InFlight, Probed)>;
+
+/// `restore of X (execution Y) still runs on mgr-1`, one line per handle (a probe that could
+/// not answer: why, on a line of its own).
+pub fn describe(waiting: &Waiting) -> String {
+    waiting
+        .iter()
+        .map(|(w, p)| match p {
+            Probed::Unknown(why) => format!(
+                "{} on {}:\n    cannot tell whether it still runs, counted as running ({why})",
+                w.what, w.host
+            ),
+            _ => format!("{} still runs on {}", w.what, w.host),
+        })
+        .collect::<Vec<_>>()
+        .join("\n  ")
+}
+
+/// What became of a closing scope's undo.
+pub enum UndoOutcome {
+    /// It ran (or there was none): the undo's own result.
+    Ran(Result<()>),
+    /// It was not run: work it is for still runs (or could not be asked), so the changes stay in
+    /// force and pending in the journal; the error says why and what to do.
+    Kept(Error),
+}
+
+impl UndoOutcome {
+    /// As one result: a kept undo is an error of the scope.
+    pub fn into_result(self) -> Result<()> {
+        match self {
+            UndoOutcome::Ran(r) => r,
+            UndoOutcome::Kept(e) => Err(e),
+        }
+    }
+}
+
+impl Ctx {
+    /// Journal that `what` runs on `host` from now on, with its read-only `probe`; returns its
+    /// id. The same work (same host and probe) still open from an earlier attempt is re-attached:
+    /// its handle, now in the current scope.
+    pub fn begin_in_flight(&self, host: &str, what: &str, probe: UndoExec) -> Result<u64> {
+        let depth = lock(&self.undo).depth();
+        let mut book = lock(&self.in_flight);
+        if let Some(w) = book
+            .open
+            .iter_mut()
+            .find(|w| w.host == host && w.probe == probe)
+        {
+            w.depth = depth;
+            return Ok(w.id);
+        }
+        let work = InFlight {
+            id: book.next_id,
+            host: host.into(),
+            what: what.into(),
+            probe,
+            depth,
+        };
+        book.next_id += 1;
+        book.open.push(work.clone());
+        drop(book);
+        let id = work.id;
+        self.record(Event::InFlight {
+            step: self.current_step(),
+            work,
+        })?;
+        Ok(id)
+    }
+
+    /// The work `id` ended (its waiter saw it end): journaled, it holds no undo back any more.
+    pub fn end_in_flight(&self, id: u64, how: &str) -> Result<()> {
+        let mut book = lock(&self.in_flight);
+        let before = book.open.len();
+        book.open.retain(|w| w.id != id);
+        if book.open.len() == before {
+            return Ok(());
+        }
+        drop(book);
+        self.record(Event::InFlightEnd {
+            id,
+            how: how.into(),
+        })
+    }
+
+    /// The in-flight work an earlier attempt left open (resume, revert); ids go on from `next_id`.
+    pub fn adopt_in_flight(&self, open: Vec<InFlight>, next_id: u64) {
+        let mut book = lock(&self.in_flight);
+        book.next_id = book.next_id.max(next_id);
+        for mut w in open {
+            w.depth = 0;
+            book.open.push(w);
+        }
+    }
+
+    /// Ask `work`'s probe whether it still runs (a probe: it runs in a dry run too).
+    pub fn probe(&self, work: &InFlight) -> Probed {
+        let host = match self.inventory.host(&work.host) {
+            Ok(h) => h,
+            Err(e) => return Probed::Unknown(e.message()),
+        };
+        let never = CancellationToken::new();
+        let req = work.probe.request();
+        match self.wait(self.exec_async(&host, &req, Effect::Probe, &never)) {
+            Ok(Outcome::Ran(out)) => match Probed::from_output(&out.stdout) {
+                Probed::Unknown(_) if out.code != 0 => Probed::Unknown(format!(
+                    "the probe exited with {}: {}",
+                    out.code,
+                    out.stderr.trim()
+                )),
+                Probed::Unknown(why) => Probed::Unknown(why),
+                p => p,
+            },
+            Ok(_) => Probed::Unknown("the probe did not run".into()),
+            Err(e) => Probed::Unknown(format!("{} unreachable: {e}", work.host)),
+        }
+    }
+
+    /// Probe the open work of scopes at depth `min_depth` and deeper: what ended is closed
+    /// (journaled); what still runs, or cannot tell, is returned.
+    pub fn still_running(&self, min_depth: usize) -> Result<Waiting> {
+        let open: Vec<InFlight> = lock(&self.in_flight)
+            .open
+            .iter()
+            .filter(|w| w.depth >= min_depth)
+            .cloned()
+            .collect();
+        let mut waiting = Vec::new();
+        for w in open {
+            match self.probe(&w) {
+                Probed::Ended => self.end_in_flight(w.id, "ended (its probe says so)")?,
+                p => waiting.push((w, p)),
+            }
+        }
+        Ok(waiting)
+    }
+
+    /// Run a closing scope's undo unless work opened in it (depth `min_depth` and deeper) still
+    /// runs: then the undo stays pending, in force and journaled, and the error says why.
+    pub fn run_undo_unless_in_flight(
+        &self,
+        pending: Vec<Pending>,
+        after_failure: bool,
+        min_depth: usize,
+    ) -> UndoOutcome {
+        if pending.is_empty() || self.mode != super::Mode::Run {
+            return UndoOutcome::Ran(self.run_undo(pending, after_failure));
+        }
+        let waiting = match self.still_running(min_depth) {
+            Ok(w) => w,
+            Err(e) => return UndoOutcome::Kept(e),
+        };
+        if waiting.is_empty() {
+            return UndoOutcome::Ran(self.run_undo(pending, after_failure));
+        }
+        let what: Vec<_> = pending.iter().map(|p| p.description.clone()).collect();
+        let message = format!(
+            "not reverting {} temporary change(s) ({}) while work they are for runs:\n  {}",
+            what.len(),
+            what.join("; "),
+            describe(&waiting)
+        );
+        self.say(&format!("⧗ {message}"));
+        if let Err(e) = self.record(Event::Note {
+            step: self.current_step(),
+            message: message.clone(),
+        }) {
+            return UndoOutcome::Kept(e);
+        }
+        UndoOutcome::Kept(Error::new(Kind::Undo, message).with_help(
+            "the changes stay in force while it runs: `runbook resume` waits for it inside the window, then reverts and goes on; `runbook revert --force` reverts now, under it",
+        ))
+    }
+
+    /// Keep an earlier attempt's undo in force under running work (resume): each rejoins the
+    /// undo stack where the step that pushed it is skipped, the rest at the run's end.
+    pub fn carry_undo(&self, carried: Vec<(Option<String>, Pending)>) {
+        let (loose, by_step): (Vec<_>, Vec<_>) =
+            carried.into_iter().partition(|(step, _)| step.is_none());
+        let mut undo = lock(&self.undo);
+        for (_, p) in loose {
+            undo.adopt(p);
+        }
+        lock(&self.in_flight).carried.extend(by_step);
+    }
+
+    /// `step` is skipped as finished earlier: its carried undo joins the innermost scope.
+    pub fn adopt_carried(&self, step: &str) {
+        let mine: Vec<Pending> = {
+            let mut book = lock(&self.in_flight);
+            let (mine, rest) = std::mem::take(&mut book.carried)
+                .into_iter()
+                .partition(|(s, _)| s.as_deref() == Some(step));
+            book.carried = rest;
+            mine.into_iter().map(|(_, p)| p).collect()
+        };
+        let mut undo = lock(&self.undo);
+        for p in mine {
+            undo.adopt(p);
+        }
+    }
+
+    /// The carried undo no skipped step took (newest first): it runs at the run's end.
+    pub fn take_carried(&self) -> Vec<Pending> {
+        let carried = std::mem::take(&mut lock(&self.in_flight).carried);
+        carried.into_iter().rev().map(|(_, p)| p).collect()
+    }
+}

@@ -1,0 +1,331 @@
+//! Never orphan the restore (issue 14): the runbook killed while the restore runs on the manager.
+//! The lab's simulator keeps the restore running (`fault mgr-1 restore slow 40`), samples the
+//! window (Patroni's ttl/retry_timeout in etcd, mgr-1's HAProxy timeouts) while it runs, and fails
+//! the restore when the window closes before it ends (tests/lab/sim/cfysim/observe.py `Window`).
+use crate::lab_env::{exclusive, lab, Lab, Restore};
+use crate::upgrade::{assert_upgraded, json, originals, sim_fault, upgrade};
+use crate::util::{events, journal_of, Rb};
+use std::time::{Duration, Instant};
+
+/// The lease a run takes on each host it changes (src/context/lease.rs).
+const LEASE: &str = "/var/lib/runbook/lease";
+
+/// The lab runs the simulator of whichever checkout ran `tests/lab/up` last: make sure it is one
+/// that samples the restore's window (this checkout's), installing it when not.
+fn ensure_window_sampling() {
+    let installed = "/opt/runbook-lab/sim/cfysim/observe.py";
+    if std::fs::read_to_string(installed).is_ok_and(|t| t.contains("class Window")) {
+        return;
+    }
+    let out = std::process::Command::new(crate::lab_env::script("up"))
+        .output()
+        .expect("tests/lab/up");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Start the upgrade with mgr-1's restore slowed by 40 s, and SIGKILL it once the restore runs
+/// there.
+fn kill_during_slow_restore(rb: &Rb, lab: &Lab) {
+    ensure_window_sampling();
+    lab.reset_cloudify();
+    sim_fault(&["mgr-1", "restore", "slow", "40"]);
+    kill_once_the_restore_runs(rb, lab);
+    sim_fault(&["mgr-1", "restore", "clear"]);
+    assert!(restore_running(lab), "the restore still runs on mgr-1");
+}
+
+/// Start the upgrade and SIGKILL it once mgr-1's restore execution started; the killed run left
+/// the timeouts raised.
+pub(crate) fn kill_once_the_restore_runs(rb: &Rb, lab: &Lab) {
+    let mut child = until_the_restore_runs(rb, lab);
+    child.kill().expect("SIGKILL");
+    child.wait().ok();
+    let during = lab.exec("mgr-1", &["cat", "/etc/haproxy/haproxy.cfg"]);
+    assert!(
+        during.contains("timeout client 1440m"),
+        "the killed run left the timeouts raised: {during}"
+    );
+}
+
+/// Start the upgrade; return it once mgr-1's restore execution started.
+fn until_the_restore_runs(rb: &Rb, lab: &Lab) -> std::process::Child {
+    let mut child = upgrade(rb, lab, &[])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let started = Instant::now();
+    while lab.exec_status(
+        "mgr-1",
+        &["test", "-e", "/var/lib/cloudify-sim/restore-observed.json"],
+    ) != 0
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "the restore never started"
+        );
+        assert!(
+            child.try_wait().ok().flatten().is_none(),
+            "the run ended before the restore"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    child
+}
+
+/// Whether mgr-1 says a restore runs (`cfy snapshots status`, unauthenticated on the manager).
+fn restore_running(lab: &Lab) -> bool {
+    lab.ssh_try("mgr-1", "cfy snapshots status")
+        .is_some_and(|s| s.contains("Snapshot restore in progress"))
+}
+
+/// Wait until mgr-1 says no restore runs.
+pub(crate) fn wait_restore_ended(lab: &Lab) {
+    let waited = Instant::now();
+    while !lab
+        .ssh_try("mgr-1", "cfy snapshots status")
+        .is_some_and(|s| s.contains("No snapshot is currently being restored"))
+    {
+        assert!(
+            waited.elapsed() < Duration::from_secs(180),
+            "the restore did not end"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// The simulator's record of the last restore's window: start, changes during, end, closed.
+fn window(lab: &Lab) -> serde_json::Value {
+    json(&lab.exec(
+        "mgr-1",
+        &["cat", "/var/lib/cloudify-sim/restore-window.json"],
+    ))
+}
+
+/// The restore's execution id, from the journal's in-flight record.
+fn restore_execution(journal: &[serde_json::Value]) -> String {
+    let what = events(journal, "in_flight")
+        .first()
+        .map(|e| e["work"]["what"].as_str().unwrap_or("").to_string())
+        .expect("an in_flight record for the restore");
+    what.split("(execution ")
+        .nth(1)
+        .and_then(|s| s.strip_suffix(')'))
+        .expect("execution id in the record")
+        .to_string()
+}
+
+fn resume(rb: &Rb) -> std::process::Output {
+    let mut resume = rb.command(&["resume", "--yes"]);
+    resume.env("OLD_ADMIN_PW", "old-admin-pw");
+    resume.output().expect("resume")
+}
+
+#[test]
+fn after_sigkill_during_a_running_restore_resume_waits_inside_the_window_then_reverts() {
+    let lab = lab();
+    let _serial = exclusive();
+    let before = originals(lab);
+    let rb = Rb::new();
+    kill_during_slow_restore(&rb, lab);
+
+    // No wait for the restore to end: resume while it runs.
+    let out = resume(&rb);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("still runs on mgr-1") && stderr.contains("stay in force"),
+        "{stderr}"
+    );
+    assert_upgraded(lab, &before);
+
+    // The simulator's record: the window was open at the start, throughout, and at the end.
+    let w = window(lab);
+    assert_eq!(w["closed"], serde_json::json!([]), "{w}");
+    for sample in std::iter::once(&w["start"])
+        .chain(w["during"].as_array().expect("during").iter())
+        .chain(std::iter::once(&w["end"]))
+    {
+        assert_eq!(sample["ttl"], 86400, "{w}");
+        assert_eq!(sample["retry_timeout"], 86400, "{w}");
+        assert_eq!(sample["timeout_client"], "1440m", "{w}");
+        assert_eq!(sample["timeout_server"], "1440m", "{w}");
+    }
+
+    // The journal: after the resume, no undo ran before the restore's in-flight record ended;
+    // the timeouts were raised once, and reverted once.
+    let j = rb.journal();
+    let at = |pred: &dyn Fn(&serde_json::Value) -> bool| j.iter().position(pred);
+    let resumed = at(&|r| r["event"] == "resume").expect("resume record");
+    let ended = at(&|r| r["event"] == "in_flight_end").expect("the restore's end journaled");
+    let first_pop = at(&|r| r["event"] == "undo_pop").expect("the undo ran");
+    assert!(resumed < ended && ended < first_pop, "{j:#?}");
+    let raises = events(&j, "step_start")
+        .iter()
+        .filter(|e| e["step"] == "raise-timeouts")
+        .count();
+    assert_eq!(raises, 1, "no second raise");
+    assert_eq!(events(&j, "undo_pop").len(), events(&j, "undo_push").len());
+    // One run per cluster: the resumed run took the killed run's lease on mgr-1 back, and gave
+    // it up at its end.
+    let leases: Vec<String> = events(&j, "lease")
+        .iter()
+        .map(|n| format!("{} {}", n["host"], n["what"]))
+        .collect();
+    assert!(
+        leases.contains(&r#""mgr-1" "taken back""#.to_string()),
+        "{leases:#?}"
+    );
+    assert_ne!(lab.exec_status("mgr-1", &["test", "-e", LEASE]), 0);
+    assert!(events(&j, "undo_pop").iter().all(|p| p["ok"] == true));
+}
+
+#[test]
+fn after_sigkill_during_a_running_restore_revert_refuses_and_force_overrules() {
+    let lab = lab();
+    let _serial = exclusive();
+    let before = originals(lab);
+    let rb = Rb::new();
+    kill_during_slow_restore(&rb, lab);
+    let execution = restore_execution(&rb.journal());
+
+    let out = rb.command(&["revert"]).output().expect("revert");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains(&format!("execution {execution}"))
+            && stderr.contains("still runs on mgr-1")
+            && stderr.contains("runbook resume")
+            && stderr.contains("--force"),
+        "{stderr}"
+    );
+    assert!(
+        lab.exec("mgr-1", &["cat", "/etc/haproxy/haproxy.cfg"])
+            .contains("timeout client 1440m"),
+        "nothing reverted"
+    );
+    assert!(events(&rb.journal(), "undo_pop").is_empty());
+    assert!(restore_running(lab), "the restore still runs");
+
+    let out = rb.command(&["revert", "--force"]).output().expect("revert");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let originals_now = originals(lab);
+    assert_eq!(originals_now, before, "reverted to the exact originals");
+    let j = rb.journal();
+    let overrule = events(&j, "in_flight_end");
+    assert_eq!(overrule.len(), 1, "{j:#?}");
+    let how = overrule[0]["how"].as_str().unwrap_or("");
+    assert!(
+        how.contains("overruled by `runbook revert --force`")
+            && how.contains(&format!("execution {execution}"))
+            && how.contains("mgr-1"),
+        "{how}"
+    );
+    let pos = |kind: &str| j.iter().position(|r| r["event"] == kind).expect(kind);
+    assert!(
+        pos("in_flight_end") < pos("undo_pop"),
+        "the override is journaled first"
+    );
+    // What the operator was warned of: the simulator fails the restore whose window closed.
+    wait_restore_ended(lab);
+    let w = window(lab);
+    let log = rb.run(&["log"]);
+    assert_ne!(w["closed"], serde_json::json!([]), "{w}\n{}", log.stdout);
+}
+
+#[test]
+fn the_host_unreachable_at_resume_reverts_nothing_and_says_why() {
+    let lab = lab();
+    let _serial = exclusive();
+    let before = originals(lab);
+    let rb = Rb::new();
+    kill_during_slow_restore(&rb, lab);
+    let run = rb.last_run();
+
+    lab.fault("mgr-1", "stop");
+    let sshd = Restore {
+        host: "mgr-1",
+        action: "start",
+    };
+    let out = resume(&rb);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("nothing reverted")
+            && stderr.contains("restore of cluster-upgrade")
+            && stderr.contains("cannot tell whether it still runs, counted as running")
+            && stderr.contains("mgr-1 unreachable"),
+        "{stderr}"
+    );
+    let j = journal_of(&run);
+    assert!(events(&j, "undo_pop").is_empty(), "{j:#?}");
+    assert!(
+        lab.exec("mgr-1", &["cat", "/etc/haproxy/haproxy.cfg"])
+            .contains("timeout client 1440m"),
+        "the window stays open"
+    );
+    drop(sshd);
+
+    // Once mgr-1 answers again, resume finishes the run.
+    let out = resume(&rb);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_upgraded(lab, &before);
+    assert_eq!(window(lab)["closed"], serde_json::json!([]));
+}
+
+#[test]
+fn two_runs_at_once_one_proceeds_the_other_stops_before_any_change_naming_the_holder() {
+    let lab = lab();
+    let _serial = exclusive();
+    ensure_window_sampling();
+    lab.reset_cloudify();
+    let before = originals(lab);
+    sim_fault(&["mgr-1", "restore", "hang"]);
+    let first = Rb::new();
+    let mut running = until_the_restore_runs(&first, lab);
+    let holder = first
+        .last_run()
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .expect("run id");
+    let lease = lab.exec("mgr-1", &["cat", LEASE]);
+    assert!(
+        lease.starts_with(&format!("run={holder} controller="))
+            && lease.contains(" user=")
+            && lease.contains(&format!(" pid={} ", running.id()))
+            && lease.contains(" started="),
+        "{lease}"
+    );
+
+    let second = Rb::new();
+    let out = upgrade(&second, lab, &[]).output().expect("second run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    sim_fault(&["mgr-1", "restore", "clear"]);
+    assert_ne!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("is leased by another run: run=") && stderr.contains(&holder),
+        "{stderr}"
+    );
+    let j = second.journal();
+    assert!(events(&j, "undo_push").is_empty(), "{j:#?}");
+    assert!(
+        events(&j, "lease").is_empty(),
+        "the second run took no lease: {j:#?}"
+    );
+
+    let status = running.wait().expect("first run");
+    assert!(status.success(), "the first run finished");
+    assert_upgraded(lab, &before);
+    for host in ["old-1", "mgr-1", "mgr-2", "mgr-3"] {
+        assert_ne!(lab.exec_status(host, &["test", "-e", LEASE]), 0, "{host}");
+    }
+}
