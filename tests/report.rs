@@ -197,9 +197,9 @@ fn log_as_json_is_the_journal_and_as_markdown_sums_it_up() {
     let r = rb.run(&["log", "--format", "text"]);
     r.code(0);
     assert_eq!(r.stdout.lines().count(), journal.len() + 2, "{}", r.stdout);
-    assert_eq!(
-        r.stdout.lines().last(),
-        Some("window of temporary changes: 0.0 s"),
+    let last = r.stdout.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("window of temporary changes: ") && last.ends_with(" s"),
         "{}",
         r.stdout
     );

@@ -123,6 +123,33 @@ fn sql(query: &str) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
+/// The address of the Patroni leader's PostgreSQL (port 15432 behind the lab's HAProxy).
+fn leader_address() -> String {
+    for host in MANAGERS {
+        let out = std::process::Command::new("psql")
+            .args([
+                "-h",
+                address(host),
+                "-p",
+                "15432",
+                "-U",
+                "cloudify",
+                "-d",
+                "cloudify_db",
+                "-Atc",
+                "select pg_is_in_recovery()",
+            ])
+            .env("PGPASSWORD", "cloudify")
+            .env("PGCONNECT_TIMEOUT", "3")
+            .output()
+            .expect("psql");
+        if String::from_utf8_lossy(&out.stdout).trim() == "f" {
+            return address(host).to_string();
+        }
+    }
+    panic!("no Patroni leader answers on port 15432");
+}
+
 /// The address of a lab host's manager.
 fn address(host: &str) -> &'static str {
     match host {
@@ -882,6 +909,30 @@ fn a_manager_without_haproxy_is_upgraded_with_only_patroni_raised() {
     let _serial = exclusive();
     lab.reset_cloudify();
     let _reset = ResetCloudify;
+    // The simulated manager as 5.1.1+ is: its restore connects to the Patroni leader's
+    // PostgreSQL, not through the lab's HAProxy, and it has no haproxy.cfg of its own.
+    let leader = leader_address();
+    lab.exec(
+        "mgr-1",
+        &[
+            "sed",
+            "-i",
+            "-e",
+            &format!(r#"s/"db": {{"host": "127.0.0.12", "port": 5432/"db": {{"host": "{leader}", "port": 15432/"#),
+            "-e",
+            r##"s#"haproxy_cfg": "/etc/haproxy/haproxy.cfg"#"haproxy_cfg": "/etc/haproxy/absent.cfg"#"##,
+            "/etc/cloudify-sim/config.json",
+        ],
+    );
+    let config = lab.exec("mgr-1", &["cat", "/etc/cloudify-sim/config.json"]);
+    assert!(
+        config.contains("15432") && config.contains("absent.cfg"),
+        "{config}"
+    );
+    lab.exec(
+        "mgr-1",
+        &["/opt/runbook-lab/sim/setup", "mgr-1", "new", "--reset"],
+    );
     let before = originals(lab);
     let rb = Rb::new();
     let inventory = std::fs::read_to_string(lab.inventory()).expect("inventory");
