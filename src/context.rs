@@ -1,18 +1,23 @@
 //! The state one run (or REPL session) shares between the runner and every primitive: mode,
-//! inventory, connections, journal, undo stack, cancellation, and the one place commands execute.
+//! inventory, settings and the runbook's model, with what executes commands ([`Executor`]: the
+//! runtime, the transports, Ctrl-C, the redactor) and what records them ([`Recorder`]: the
+//! journal, the undo stack, in-flight work), and the one place commands execute
+//! ([`Ctx::exec_async`]), which uses both.
 
 use crate::answers::Answers;
 use crate::error::{Error, Kind, Result};
 use crate::inventory::{HostInfo, Inventory};
 use crate::journal::{Event, Journal};
 use crate::secret::{Redactor, Secret};
+#[cfg(test)]
+use crate::transport::Factory;
 use crate::transport::{
-    self, ssh::SshOptions, ExecRequest, Factory, LineSink, Outcome, Transport, TransportError,
+    self, ssh::SshOptions, ExecRequest, LineSink, Outcome, Transport, TransportError,
 };
-use crate::undo::{Pending, UndoAction, UndoStack};
+use crate::undo::{Pending, UndoAction};
 use rhai::EvalAltResult;
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -161,110 +166,45 @@ pub struct Model {
     pub offline_probed: bool,
 }
 
-/// The cancellation of a run: derefs to the current [`CancellationToken`], so it is used like one
-/// (`&ctx.cancel`, `ctx.cancel.cancel()`), and clones share it.
-///
-/// A run is cancelled once, for good. A REPL session is not: Ctrl-C stops the line being run, and
-/// [`Cancel::renew`] then puts a fresh token in place so the next line is not born cancelled.
-/// Tokens are chained, never freed before the `Cancel` (one per interrupted line), so a reference
-/// to the current one stays valid without a lock.
-#[derive(Clone, Default)]
-pub struct Cancel(Arc<CancelLink>);
-
-#[derive(Default)]
-struct CancelLink {
-    token: CancellationToken,
-    next: OnceLock<Box<CancelLink>>,
-}
-
-impl Cancel {
-    fn current(&self) -> &CancelLink {
-        let mut link: &CancelLink = &self.0;
-        while let Some(next) = link.next.get() {
-            link = next;
-        }
-        link
-    }
-
-    /// Replace a cancelled token by a fresh one (nothing happens while the current one is live).
-    /// Holders of the old token, if any, still see it cancelled.
-    pub fn renew(&self) {
-        let current = self.current();
-        if current.token.is_cancelled() {
-            let _ = current.next.set(Box::default());
-        }
-    }
-}
-
-impl std::ops::Deref for Cancel {
-    type Target = CancellationToken;
-
-    fn deref(&self) -> &CancellationToken {
-        &self.current().token
-    }
-}
-
 pub struct Ctx {
     pub mode: Mode,
     pub inventory: Inventory,
     pub settings: Settings,
-    pub redactor: Redactor,
-    /// Ctrl-C: the token the running call and the engine watch (derefs to the current one).
-    pub cancel: Cancel,
-    /// The one runtime: entered only through [`Ctx::wait`].
-    rt: tokio::runtime::Runtime,
-    pub journal: Mutex<Option<Journal>>,
-    pub undo: Mutex<UndoStack>,
+    /// How commands run: the runtime, the transports, Ctrl-C, the redactor.
+    pub executor: Executor,
+    /// What the run keeps: the journal, the undo stack, in-flight work.
+    pub recorder: Recorder,
     pub model: Mutex<Model>,
     /// `--set name=value` overrides.
     pub overrides: BTreeMap<String, String>,
     pub secrets: HashMap<String, Secret>,
-    /// The first journal write that failed while an undo ran (the undo goes on regardless).
-    journal_lost: Mutex<Option<Error>>,
-    /// In-flight work and the undo an earlier attempt left under it (see `inflight.rs`).
-    in_flight: Mutex<inflight::Book>,
     /// The hosts this run holds a lease on (see `lease.rs`).
     leases: Mutex<lease::Leases>,
-    transports: Mutex<HashMap<String, Arc<dyn Transport>>>,
-    /// Makes a host's transport on first use.
-    factory: Factory,
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Drop for Ctx {
     fn drop(&mut self) {
         self.release_leases();
-        self.close_transports();
+        self.executor.close_transports();
     }
 }
 
 impl Ctx {
     pub fn new(mode: Mode, inventory: Inventory, settings: Settings) -> Result<Self> {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .map_err(|e| Error::io("cannot start the async runtime", e))?;
         Ok(Self {
             mode,
             inventory,
             settings,
-            redactor: Redactor::default(),
-            cancel: Cancel::default(),
-            rt,
-            journal: Mutex::new(None),
-            undo: Mutex::new(UndoStack::new(0)),
+            executor: Executor::new()?,
+            recorder: Recorder::default(),
             model: Mutex::new(Model::default()),
             overrides: BTreeMap::new(),
             secrets: HashMap::new(),
-            journal_lost: Mutex::new(None),
-            in_flight: Mutex::new(inflight::Book::default()),
             leases: Mutex::new(lease::Leases::default()),
-            transports: Mutex::new(HashMap::new()),
-            factory: Arc::new(transport::for_host),
         })
     }
 
@@ -272,12 +212,22 @@ impl Ctx {
     /// unit tests).
     #[cfg(test)]
     pub fn with_transports(mut self, factory: Factory) -> Self {
-        self.factory = factory;
+        self.executor.set_factory(factory);
         self
     }
 
+    /// Masks secrets in everything shown or journaled.
+    pub fn redactor(&self) -> &Redactor {
+        &self.executor.redactor
+    }
+
+    /// Ctrl-C: the token the running call and the engine watch.
+    pub fn cancel(&self) -> &Cancel {
+        &self.executor.cancel
+    }
+
     pub fn add_secret(&mut self, secret: Secret) {
-        self.redactor.add(&secret);
+        self.executor.redactor.add(&secret);
         self.secrets.insert(secret.name().to_string(), secret);
     }
 
@@ -299,36 +249,30 @@ impl Ctx {
     /// Wait for async `work` from synchronous code (Rhai functions, Drop): the one place the
     /// run's runtime is entered.
     pub fn wait<F: std::future::Future>(&self, work: F) -> F::Output {
-        self.rt.block_on(work)
+        self.executor.wait(work)
     }
 
     /// Run `work` in the background on the run's runtime (it ends with the process at the latest).
     fn spawn<F: std::future::Future<Output = ()> + Send + 'static>(&self, work: F) {
-        self.rt.spawn(work);
+        self.executor.spawn(work);
     }
 
+    /// Journal to `journal` from now on; undo ids continue at `next_undo_id`.
     pub fn set_journal(&self, journal: Journal, next_undo_id: u64) {
-        *lock(&self.journal) = Some(journal);
-        *lock(&self.undo) = UndoStack::new(next_undo_id);
+        self.recorder.set_journal(journal, next_undo_id);
     }
 
     /// Journal an event; a journal that cannot be written stops the run (nothing may go unrecorded).
     pub fn record(&self, event: Event) -> Result<()> {
-        match lock(&self.journal).as_ref() {
-            Some(j) => j.append(event),
-            None => Ok(()),
-        }
+        self.recorder.record(event)
     }
 
     /// Journal an event during an undo: a journal that cannot be written must not stop the undo
-    /// (it is the last line of defence), so the first failure is kept for [`Ctx::run_undo`] to report.
+    /// (it is the last line of defence); the first failure is said now and reported by
+    /// [`Ctx::run_undo`] at its end.
     fn record_during_undo(&self, event: Event) {
-        if let Err(e) = self.record(event) {
-            let mut lost = lock(&self.journal_lost);
-            if lost.is_none() {
-                self.say(&format!("✗ {}: the undo goes on unrecorded", e.message()));
-                *lost = Some(e);
-            }
+        if let Some(lost) = self.recorder.record_during_undo(event) {
+            self.say(&format!("✗ {lost}: the undo goes on unrecorded"));
         }
     }
 
@@ -338,33 +282,19 @@ impl Ctx {
 
     /// Print a status line for the operator (stderr), redacted.
     pub fn say(&self, text: &str) {
-        errln!("{}", self.redactor.redact(text));
+        errln!("{}", self.executor.redactor.redact(text));
     }
 
     /// The host's transport, connected lazily on first use and reused after.
     pub fn transport(&self, host: &Arc<HostInfo>) -> Arc<dyn Transport> {
-        let mut map = lock(&self.transports);
-        map.entry(host.name.clone())
-            .or_insert_with(|| (self.factory)(host, &self.settings.ssh))
-            .clone()
-    }
-
-    /// Close every connection the run opened, all at once.
-    fn close_transports(&self) {
-        let transports: Vec<_> = lock(&self.transports).drain().map(|(_, t)| t).collect();
-        if transports.is_empty() {
-            return;
-        }
-        self.wait(futures::future::join_all(
-            transports.iter().map(|t| t.close()),
-        ));
+        self.executor.transport(host, &self.settings.ssh)
     }
 
     fn sink(&self, host: &str) -> Option<LineSink> {
         if !self.settings.live_output {
             return None;
         }
-        let redactor = self.redactor.clone();
+        let redactor = self.executor.redactor.clone();
         let host = host.to_string();
         Some(Arc::new(move |line: &str, _is_err: bool| {
             errln!("  {host} | {}", redactor.redact(line));
@@ -382,7 +312,7 @@ impl Ctx {
 
     /// Show a change a dry run would make (on stdout: it is the plan's output).
     pub fn show_planned(&self, host: &str, what: &str) {
-        outln!("  {host}: {}", self.redactor.redact(what));
+        outln!("  {host}: {}", self.executor.redactor.redact(what));
     }
 
     /// Run a command on a host: the one place every primitive's commands go through.
@@ -462,8 +392,8 @@ impl Ctx {
             code,
             error,
             duration_ms: duration.as_millis() as u64,
-            stdout_tail: transport::tail(out, 20, &self.redactor),
-            stderr_tail: transport::tail(err, 20, &self.redactor),
+            stdout_tail: transport::tail(out, 20, &self.executor.redactor),
+            stderr_tail: transport::tail(err, 20, &self.executor.redactor),
             stopped,
         };
         if undoing {
@@ -483,7 +413,7 @@ impl Ctx {
         req: &ExecRequest,
         effect: Effect,
     ) -> std::result::Result<Outcome, TransportError> {
-        self.wait(self.exec_async(host, req, effect, &self.cancel))
+        self.wait(self.exec_async(host, req, effect, &self.executor.cancel))
     }
 
     /// Record an undo *before* the change it undoes; returns its id.
@@ -491,7 +421,10 @@ impl Ctx {
         if self.mode != Mode::Run {
             self.show_planned(&action.host, &format!("(undo later: {description})"));
         }
-        let pending = lock(&self.undo).push(description.to_string(), action.clone());
+        let pending = self
+            .recorder
+            .undo()
+            .push(description.to_string(), action.clone());
         self.record(Event::UndoPush {
             id: pending.id,
             step: self.current_step(),
@@ -523,7 +456,7 @@ impl Ctx {
                 failures.push(format!("{}: {e}", p.description));
             }
         }
-        let lost = lock(&self.journal_lost).take();
+        let lost = self.recorder.take_lost();
         if failures.is_empty() {
             return match lost {
                 None => Ok(()),
@@ -560,7 +493,7 @@ impl Ctx {
             if out.code != 0 {
                 let (command, stderr) = (
                     req.command.display(req.sudo),
-                    transport::tail(&out.stderr, 5, &self.redactor),
+                    transport::tail(&out.stderr, 5, &self.executor.redactor),
                 );
                 let message = format!("`{command}` exited with {}: {stderr}", out.code);
                 return Err(Error::remote(
@@ -576,9 +509,13 @@ impl Ctx {
     }
 }
 
+mod executor;
 mod inflight;
 mod lease;
+mod recorder;
+pub use executor::{Cancel, Executor};
 pub use inflight::{describe, UndoOutcome};
+pub use recorder::Recorder;
 
 #[cfg(test)]
 mod tests;

@@ -29,11 +29,11 @@ pub fn engine(ctx: &Arc<Ctx>, source: Option<&Source>, sources: &Sources) -> Eng
         sources: sources.clone(),
     });
     prims::register_all(&mut engine, ctx);
-    let cancel = ctx.cancel.clone();
+    let cancel = ctx.cancel().clone();
     engine.on_progress(move |_| cancel.is_cancelled().then(|| Dynamic::from(Interrupted)));
-    let redactor = ctx.redactor.clone();
+    let redactor = ctx.redactor().clone();
     engine.on_print(move |s| outln!("{}", redactor.redact(s)));
-    let redactor = ctx.redactor.clone();
+    let redactor = ctx.redactor().clone();
     engine.on_debug(move |s, _, pos| errln!("[debug {pos}] {}", redactor.redact(s)));
     engine
 }

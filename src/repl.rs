@@ -122,7 +122,7 @@ fn install_interrupt(ctx: &Arc<crate::context::Ctx>) {
     let Ok(mut signals) = signal_hook::iterator::Signals::new([signal_hook::consts::SIGINT]) else {
         return;
     };
-    let cancel = ctx.cancel.clone();
+    let cancel = ctx.cancel().clone();
     std::thread::spawn(move || {
         for _ in signals.forever() {
             errln!("\ninterrupted: stopping the running call");

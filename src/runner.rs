@@ -225,7 +225,7 @@ fn install_signals(ctx: &Arc<Ctx>) {
     ]) else {
         return;
     };
-    let cancel = ctx.cancel.clone();
+    let cancel = ctx.cancel().clone();
     std::thread::spawn(move || {
         for _ in signals.forever() {
             if cancel.is_cancelled() {
@@ -255,7 +255,7 @@ fn execute(ctx: &Arc<Ctx>, script: &Script, run: &Run) -> Result<()> {
                 "internal error (a bug in runbook, please report it): {what}"
             )))
         });
-    let mut pending = ctx.undo.lock().unwrap_or_else(|e| e.into_inner()).close(0);
+    let mut pending = ctx.recorder.undo().close(0);
     pending.extend(ctx.take_carried());
     let undo = ctx
         .run_undo_unless_in_flight(pending, result.is_err(), 0)

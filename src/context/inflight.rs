@@ -67,8 +67,8 @@ impl Ctx {
     /// id. The same work (same host and probe) still open from an earlier attempt is re-attached:
     /// its handle, now in the current scope.
     pub fn begin_in_flight(&self, host: &str, what: &str, probe: UndoExec) -> Result<u64> {
-        let depth = lock(&self.undo).depth();
-        let mut book = lock(&self.in_flight);
+        let depth = self.recorder.undo().depth();
+        let mut book = lock(&self.recorder.in_flight);
         if let Some(w) = book
             .open
             .iter_mut()
@@ -97,7 +97,7 @@ impl Ctx {
 
     /// The work `id` ended (its waiter saw it end): journaled, it holds no undo back any more.
     pub fn end_in_flight(&self, id: u64, how: &str) -> Result<()> {
-        let mut book = lock(&self.in_flight);
+        let mut book = lock(&self.recorder.in_flight);
         let before = book.open.len();
         book.open.retain(|w| w.id != id);
         if book.open.len() == before {
@@ -112,7 +112,7 @@ impl Ctx {
 
     /// The in-flight work an earlier attempt left open (resume, revert); ids go on from `next_id`.
     pub fn adopt_in_flight(&self, open: Vec<InFlight>, next_id: u64) {
-        let mut book = lock(&self.in_flight);
+        let mut book = lock(&self.recorder.in_flight);
         book.next_id = book.next_id.max(next_id);
         for mut w in open {
             w.depth = 0;
@@ -146,7 +146,7 @@ impl Ctx {
     /// Probe the open work of scopes at depth `min_depth` and deeper: what ended is closed
     /// (journaled); what still runs, or cannot tell, is returned.
     pub fn still_running(&self, min_depth: usize) -> Result<Waiting> {
-        let open: Vec<InFlight> = lock(&self.in_flight)
+        let open: Vec<InFlight> = lock(&self.recorder.in_flight)
             .open
             .iter()
             .filter(|w| w.depth >= min_depth)
@@ -204,24 +204,24 @@ impl Ctx {
     pub fn carry_undo(&self, carried: Vec<(Option<String>, Pending)>) {
         let (loose, by_step): (Vec<_>, Vec<_>) =
             carried.into_iter().partition(|(step, _)| step.is_none());
-        let mut undo = lock(&self.undo);
+        let mut undo = self.recorder.undo();
         for (_, p) in loose {
             undo.adopt(p);
         }
-        lock(&self.in_flight).carried.extend(by_step);
+        lock(&self.recorder.in_flight).carried.extend(by_step);
     }
 
     /// `step` is skipped as finished earlier: its carried undo joins the innermost scope.
     pub fn adopt_carried(&self, step: &str) {
         let mine: Vec<Pending> = {
-            let mut book = lock(&self.in_flight);
+            let mut book = lock(&self.recorder.in_flight);
             let (mine, rest) = std::mem::take(&mut book.carried)
                 .into_iter()
                 .partition(|(s, _)| s.as_deref() == Some(step));
             book.carried = rest;
             mine.into_iter().map(|(_, p)| p).collect()
         };
-        let mut undo = lock(&self.undo);
+        let mut undo = self.recorder.undo();
         for p in mine {
             undo.adopt(p);
         }
@@ -229,7 +229,7 @@ impl Ctx {
 
     /// The carried undo no skipped step took (newest first): it runs at the run's end.
     pub fn take_carried(&self) -> Vec<Pending> {
-        let carried = std::mem::take(&mut lock(&self.in_flight).carried);
+        let carried = std::mem::take(&mut lock(&self.recorder.in_flight).carried);
         carried.into_iter().rev().map(|(_, p)| p).collect()
     }
 }

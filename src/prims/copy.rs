@@ -132,7 +132,7 @@ fn copy(ctx: &Ctx, src: Side, dst: Side, opts: Map) -> RhaiResult<Map> {
     };
     let started = Instant::now();
     let outcome = ctx.wait(async {
-        let r = transport::with_deadline(&host, Duration::MAX / 4, &ctx.cancel, async {
+        let r = transport::with_deadline(&host, Duration::MAX / 4, ctx.cancel(), async {
             Ok(t.run(&tmp).await)
         })
         .await;

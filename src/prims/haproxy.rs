@@ -243,7 +243,7 @@ fn set_timeouts(ctx: &Ctx, host: &Dynamic, values: &Map) -> RhaiResult<Map> {
         let said = crate::transport::tail(
             &format!("{}\n{}", checked.stdout, checked.stderr),
             10,
-            &ctx.redactor,
+            ctx.redactor(),
         );
         return Err(Failure::new(
             Kind::Remote,

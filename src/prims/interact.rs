@@ -163,7 +163,7 @@ fn sleep(ctx: &Ctx, seconds: f64) -> RhaiResult<()> {
             format!("sleep({seconds}): seconds must be between 0 and 86400"),
         );
     }
-    let cancel = ctx.cancel.clone();
+    let cancel = ctx.cancel().clone();
     let interrupted = ctx.wait(async {
         tokio::select! {
             _ = tokio::time::sleep(std::time::Duration::from_secs_f64(seconds)) => false,

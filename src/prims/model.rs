@@ -209,26 +209,18 @@ fn temporarily(ctx: &Ctx, call: &NativeCallContext, body: FnPtr) -> RhaiResult<D
     // A runbook that holds hosts in a temporary state takes a lease on each host it changes
     // (seen already while it loads when the scope is at its top level).
     ctx.enable_leases();
-    let depth = ctx.undo.lock().unwrap_or_else(|e| e.into_inner()).open();
+    let depth = ctx.recorder.undo().open();
     // The window's opening and closing are journaled (for `--events` and `runbook report`).
     let window = match Window::open(ctx, depth) {
         Ok(w) => w,
         Err(e) => {
             // Nothing ran in the scope yet: close it empty, so no later scope lands in it.
-            let _ = ctx
-                .undo
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .close(depth);
+            let _ = ctx.recorder.undo().close(depth);
             return Err(e.into_rhai(""));
         }
     };
     let r = body.call_within_context::<Dynamic>(call, ());
-    let pending = ctx
-        .undo
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .close(depth);
+    let pending = ctx.recorder.undo().close(depth);
     let count = pending.len();
     // Work started inside the scope that still runs keeps the scope's undo pending: then the
     // window stays open (its changes are in force), and no close is journaled.
@@ -359,7 +351,7 @@ pub fn register(engine: &mut Engine, ctx: &Arc<Ctx>) {
         "Mask `text` in every output from now on (terminal, journal, errors), as a secret's value is,\nand return it unchanged: for sensitive values a runbook reads from a host.",
         move |text: &str| -> String {
             if !text.is_empty() {
-                c.redactor.add(&Secret::new("masked", text));
+                c.redactor().add(&Secret::new("masked", text));
             }
             text.to_string()
         });
@@ -382,7 +374,7 @@ pub fn undo_module(ctx: &Arc<Ctx>) -> Module {
         "Undo the innermost scope's temporary changes now (newest first), because the work that\nneeded them is done — e.g. revert the timeouts once the restore finished. The scope stays open.",
         move |nc: NativeCallContext| -> RhaiResult<()> {
             let (pending, depth) = {
-                let mut undo = c.undo.lock().unwrap_or_else(|e| e.into_inner());
+                let mut undo = c.recorder.undo();
                 (undo.take_innermost(), undo.depth())
             };
             at(&nc, c.run_undo_unless_in_flight(pending, false, depth).into_result().map_err(|e| e.into_rhai("")))

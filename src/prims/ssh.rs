@@ -57,7 +57,7 @@ pub fn exited(ctx: &Ctx, host: &HostInfo, req: &ExecRequest, out: &ExecOutput) -
     let stderr = if req.sensitive {
         String::new()
     } else {
-        transport::tail(&out.stderr, 10, &ctx.redactor)
+        transport::tail(&out.stderr, 10, ctx.redactor())
     };
     let mut message = format!(
         "{}: `{}` exited with {}",
@@ -68,7 +68,7 @@ pub fn exited(ctx: &Ctx, host: &HostInfo, req: &ExecRequest, out: &ExecOutput) -
     if !stderr.is_empty() {
         message.push_str(&format!("\nstderr:\n{stderr}"));
     } else if !req.sensitive {
-        let stdout = transport::tail(&out.stdout, 10, &ctx.redactor);
+        let stdout = transport::tail(&out.stdout, 10, ctx.redactor());
         if !stdout.is_empty() {
             message.push_str(&format!("\nstdout:\n{stdout}"));
         }
@@ -121,7 +121,7 @@ async fn one(
     effect: Effect,
 ) -> Result<Map, Box<rhai::EvalAltResult>> {
     let out = match ctx
-        .exec_async(host, req, effect, &ctx.cancel)
+        .exec_async(host, req, effect, ctx.cancel())
         .await
         .map_err(|e| transport_failure(host, e))?
     {

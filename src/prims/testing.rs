@@ -32,7 +32,7 @@ impl Harness {
             .expect("a runtime")
             .with_transports(Arc::new(move |_, _| Arc::new(recorded.clone())));
         let dir = tempfile::tempdir().expect("a temp dir");
-        let journal = Journal::open(&dir.path().join("journal.jsonl"), ctx.redactor.clone())
+        let journal = Journal::open(&dir.path().join("journal.jsonl"), ctx.redactor().clone())
             .expect("a journal");
         ctx.set_journal(journal, 1);
         Self {

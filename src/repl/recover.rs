@@ -38,7 +38,7 @@ fn offers_recovery(ctx: &Ctx) -> bool {
     ctx.mode == Mode::Run
         && ctx.settings.interactive
         && !ctx.settings.yes
-        && !ctx.cancel.is_cancelled()
+        && !ctx.cancel().is_cancelled()
         && SESSIONS.get() == 0
 }
 
@@ -121,9 +121,8 @@ fn ask(question: &str) -> String {
 /// The REPL on the live run, with the run's own runbook loaded (from its folder).
 fn open_repl(ctx: &Arc<Ctx>, step: &str) -> Leave {
     let folder = ctx
-        .journal
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
+        .recorder
+        .journal()
         .as_ref()
         .and_then(|j| j.path().parent().map(|p| p.to_path_buf()));
     let runbook = folder.and_then(|path| {

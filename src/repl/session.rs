@@ -267,7 +267,7 @@ impl Session {
             Ok(value) => {
                 let text = show::render(&value);
                 if !text.is_empty() {
-                    outln!("{}", self.ctx.redactor.redact(&text));
+                    outln!("{}", self.ctx.redactor().redact(&text));
                 }
                 self.import_modules(input);
             }
@@ -277,8 +277,8 @@ impl Session {
 
     /// After a call Ctrl-C stopped, a fresh token, so the next line is not born cancelled.
     fn after_call(&self) {
-        if self.ctx.cancel.is_cancelled() {
-            self.ctx.cancel.renew();
+        if self.ctx.cancel().is_cancelled() {
+            self.ctx.cancel().renew();
             if self.recovering.is_some() {
                 errln!("(only that line was stopped: the run waits at its failed step)");
             }
@@ -390,7 +390,7 @@ impl Session {
     }
 
     fn journal_path(&self) -> Option<PathBuf> {
-        let journal = self.ctx.journal.lock().unwrap_or_else(|e| e.into_inner());
+        let journal = self.ctx.recorder.journal();
         journal.as_ref().map(|j| j.path().to_path_buf())
     }
 
@@ -469,7 +469,7 @@ impl Session {
 
     /// Everything pending: the session's own undo (newest first), then an attached run's.
     pub fn pending(&self) -> usize {
-        let stack = self.ctx.undo.lock().unwrap_or_else(|e| e.into_inner());
+        let stack = self.ctx.recorder.undo();
         stack.pending().len() + self.attached.len()
     }
 
@@ -477,7 +477,7 @@ impl Session {
     /// on a failed step) stay open, emptied, for that step's `temporarily` to close.
     pub fn undo(&mut self) {
         let mut pending = {
-            let mut stack = self.ctx.undo.lock().unwrap_or_else(|e| e.into_inner());
+            let mut stack = self.ctx.recorder.undo();
             let open = stack.open(); // how many scopes there were
             stack.close(open);
             let all = stack.close(0);

@@ -102,7 +102,7 @@ impl Run {
     /// Journal on `ctx` into this run's journal; undo ids go on from `next_undo_id`. Changes on
     /// a host from now on take (or take back) its lease in this run's name.
     pub fn attach(&self, ctx: &Ctx, next_undo_id: u64) -> Result<()> {
-        let journal = Journal::open(&self.dir.journal_path(), ctx.redactor.clone())?;
+        let journal = Journal::open(&self.dir.journal_path(), ctx.redactor().clone())?;
         ctx.set_journal(journal, next_undo_id);
         ctx.lease_as(&self.meta.id);
         Ok(())

@@ -30,7 +30,7 @@ pub(super) async fn remote(
         sensitive: false,
     };
     // A copy runs only in a real run (a dry run shows it whole, before any of this).
-    ctx.exec_async(host, &req, effect, &ctx.cancel)
+    ctx.exec_async(host, &req, effect, ctx.cancel())
         .await?
         .ran()
         .ok_or_else(|| CopyError::Failed(format!("{}: not run (a dry run)", host.name)))
@@ -189,8 +189,8 @@ pub(super) fn progress(ctx: &Ctx, size: u64, src: &Side, dst: &Side) -> Progress
     let label = format!("{} → {}", src.describe(), dst.describe());
     let events = events::CopyProgress::new(
         ctx.current_step(),
-        ctx.redactor.redact(&src.describe()),
-        ctx.redactor.redact(&dst.describe()),
+        ctx.redactor().redact(&src.describe()),
+        ctx.redactor().redact(&dst.describe()),
         size,
     );
     if !ctx.settings.interactive {
