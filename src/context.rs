@@ -225,6 +225,8 @@ pub struct Ctx {
     in_flight: Mutex<inflight::Book>,
     /// The hosts this run holds a lease on (see `lease.rs`).
     leases: Mutex<lease::Leases>,
+    /// The hosts this run armed a guard on (see `guard.rs`).
+    guards: Mutex<guard::Guards>,
     transports: Mutex<HashMap<String, Arc<dyn Transport>>>,
     /// Makes a host's transport on first use.
     factory: Factory,
@@ -263,6 +265,7 @@ impl Ctx {
             journal_lost: Mutex::new(None),
             in_flight: Mutex::new(inflight::Book::default()),
             leases: Mutex::new(lease::Leases::default()),
+            guards: Mutex::new(guard::Guards::default()),
             transports: Mutex::new(HashMap::new()),
             factory: Arc::new(transport::for_host),
         })
@@ -497,8 +500,12 @@ impl Ctx {
             step: self.current_step(),
             host: action.host.clone(),
             description: description.to_string(),
-            action,
+            action: action.clone(),
         })?;
+        // Inside a window, the host's dead man's switch carries it too.
+        if lock(&self.undo).depth() > 1 {
+            self.arm_guard(&action.host)?;
+        }
         Ok(pending.id)
     }
 
@@ -576,6 +583,7 @@ impl Ctx {
     }
 }
 
+mod guard;
 mod inflight;
 mod lease;
 pub use inflight::{describe, UndoOutcome};
