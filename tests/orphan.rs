@@ -67,10 +67,13 @@ pub(crate) fn until_the_restore_runs(rb: &Rb, lab: &Lab, extra: &[&str]) -> std:
             started.elapsed() < Duration::from_secs(120),
             "the restore never started"
         );
-        assert!(
-            child.try_wait().ok().flatten().is_none(),
-            "the run ended before the restore"
-        );
+        if child.try_wait().ok().flatten().is_some() {
+            let j = rb.journal();
+            panic!(
+                "the run ended before the restore: {:#?}",
+                &j[j.len().saturating_sub(6)..]
+            );
+        }
         std::thread::sleep(Duration::from_millis(100));
     }
     child

@@ -377,15 +377,15 @@ impl Ctx {
                         std::thread::sleep(Duration::from_secs(2));
                     }
                     Ok(state) => break state,
+                    // Unreachable: it stays armed; this run takes it back before any undo there
+                    // (and the in-flight check says why nothing is reverted meanwhile).
                     Err(e) => {
-                        return Err(Error::new(
-                            Kind::Remote,
-                            format!(
-                                "cannot ask the guard on {name} what it did: {}",
-                                e.message()
-                            ),
-                        )
-                        .with_help("nothing reverted: run it again once the host answers"))
+                        self.say(&format!(
+                            "! cannot ask the guard on {name} what it did: {}",
+                            e.message()
+                        ));
+                        lock(&self.guards).armed.insert(name.clone(), host.clone());
+                        break GuardState::None;
                     }
                 }
             };
