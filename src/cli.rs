@@ -387,7 +387,16 @@ pub fn dispatch(cli: Cli) -> Result<()> {
             force,
         ),
         Cmd::Log { run, format } => {
-            crate::report::log(run.as_deref(), g.state_dir.as_deref(), format)
+            crate::report::log(run.as_deref(), g.state_dir.as_deref(), format)?;
+            if format == crate::report::Format::Text {
+                let now =
+                    runner::guards_now(run.as_deref(), g.state_dir.as_deref(), &g.settings(false))
+                        .unwrap_or_else(|e| vec![format!("guards: cannot tell ({})", e.message())]);
+                for line in now {
+                    outln!("{line}");
+                }
+            }
+            Ok(())
         }
         Cmd::Report { run, output } => {
             crate::report::report(run.as_deref(), g.state_dir.as_deref(), output)

@@ -180,6 +180,8 @@ pub struct Ctx {
     pub secrets: HashMap<String, Secret>,
     /// The hosts this run holds a lease on (see `lease.rs`).
     leases: Mutex<lease::Leases>,
+    /// The hosts this run armed a guard on (see `guard.rs`).
+    guards: Mutex<guard::Guards>,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -205,6 +207,7 @@ impl Ctx {
             overrides: BTreeMap::new(),
             secrets: HashMap::new(),
             leases: Mutex::new(lease::Leases::default()),
+            guards: Mutex::new(guard::Guards::default()),
         })
     }
 
@@ -430,8 +433,12 @@ impl Ctx {
             step: self.current_step(),
             host: action.host.clone(),
             description: description.to_string(),
-            action,
+            action: action.clone(),
         })?;
+        // Inside a window, the host's dead man's switch carries it too.
+        if self.recorder.undo().depth() > 1 {
+            self.arm_guard(&action.host)?;
+        }
         Ok(pending.id)
     }
 
@@ -510,6 +517,7 @@ impl Ctx {
 }
 
 mod executor;
+mod guard;
 mod inflight;
 mod lease;
 mod recorder;

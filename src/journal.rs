@@ -149,6 +149,14 @@ pub enum Event {
         host: String,
         what: String,
     },
+    /// The dead man's switch on `host` was armed, disarmed, taken back, or ran the undo `undone`
+    /// by itself (`what` says which and when): those count as popped.
+    Guard {
+        host: String,
+        what: String,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        undone: Vec<u64>,
+    },
     /// The journal ended in a torn line (a crash mid-write): cut off and kept in `kept_in`.
     Torn {
         line: usize,

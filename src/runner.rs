@@ -212,7 +212,7 @@ pub fn plan(inv: &Invocation, offline: bool) -> Result<()> {
     );
     script.run(&ctx)?;
     if let Some(leases) = ctx.planned_leases() {
-        outln!("\n{leases}");
+        outln!("\n{leases}\n{}", ctx.planned_guard());
     }
     Ok(())
 }
@@ -412,11 +412,18 @@ pub fn resume(
     let mut run = Run::find(&RunDir::root(state_dir), run_id)?;
     run.lock()?;
     let (source, mut inv) = reopen(&run, secrets, settings)?;
-    let replay = journal::replay(&journal::read(&run.dir.journal_path())?);
+    let mut replay = journal::replay(&journal::read(&run.dir.journal_path())?);
     // The pending undo runs first (below), so the steps whose changes it reverts run again.
     inv.selection.finished = replay.finished_after_revert();
     let (ctx, script, _) = prepare(Mode::Run, &source, &inv)?;
     run.attach(&ctx, replay.next_undo_id)?;
+    // A guard the earlier attempt armed is taken back, or has reverted on its own: journaled
+    // first, so what it ran counts as done.
+    if !replay.guard_hosts.is_empty() {
+        ctx.collect_guards(&replay.guard_hosts)?;
+        replay = journal::replay(&journal::read(&run.dir.journal_path())?);
+        inv.selection.finished = replay.finished_after_revert();
+    }
     ctx.adopt_in_flight(replay.in_flight.clone(), replay.next_in_flight_id);
     // Unless work that the pending undo is for still runs: then nothing is reverted, the steps
     // that made those changes stay finished, and the resumed run waits for the work first.
@@ -441,6 +448,38 @@ pub fn resume(
     execute(&ctx, &script, &run)
 }
 
+/// `runbook log`: what the guards a run armed say now, read-only (`resume`/`revert` journal it).
+pub fn guards_now(
+    run_id: Option<&str>,
+    state_dir: Option<&Path>,
+    settings: &Settings,
+) -> Result<Vec<String>> {
+    let run = Run::find(&RunDir::root(state_dir), run_id)?;
+    let records = journal::read_salvage(&run.dir.journal_path())?.0;
+    let replay = journal::replay(&records);
+    // Hosts whose guard the journal shows armed and not since taken back or fired.
+    let open: Vec<String> = replay
+        .guard_hosts
+        .iter()
+        .filter(|h| {
+            records.iter().rev().find_map(|r| match &r.event {
+                Event::Guard { host, what, .. } if host == *h => Some(what.starts_with("armed")),
+                _ => None,
+            }) == Some(true)
+        })
+        .cloned()
+        .collect();
+    if open.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ctx = Ctx::new(
+        Mode::Run,
+        load_inventory(run.meta.inventory.as_deref())?,
+        settings.clone(),
+    )?;
+    Ok(ctx.peek_guards(run.id(), &open))
+}
+
 /// `runbook revert`: run the undo a crashed or killed run left pending — not while work it needs
 /// still runs on a host, unless `force` (journaled). With `salvage`, a journal
 /// with corrupt lines is read around them: the undo records that can be read run (journaled, with
@@ -460,13 +499,19 @@ pub fn revert(
     } else {
         (journal::read(&journal_path)?, Vec::new())
     };
-    let replay = journal::replay(&records);
+    let mut replay = journal::replay(&records);
     let ctx = Ctx::new(
         Mode::Run,
         load_inventory(meta.inventory.as_deref())?,
         settings.clone(),
     )?;
     run.attach(&ctx, replay.next_undo_id)?;
+    if !replay.guard_hosts.is_empty() {
+        ctx.enable_leases();
+        ctx.collect_guards(&replay.guard_hosts)?;
+        let (records, _) = journal::read_salvage(&journal_path)?;
+        replay = journal::replay(&records);
+    }
     if !skipped.is_empty() {
         let lines: Vec<String> = skipped.iter().map(|n| n.to_string()).collect();
         let message = format!(

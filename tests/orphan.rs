@@ -12,7 +12,7 @@ const LEASE: &str = "/var/lib/runbook/lease";
 
 /// The lab runs the simulator of whichever checkout ran `tests/lab/up` last: make sure it is one
 /// that samples the restore's window (this checkout's), installing it when not.
-fn ensure_window_sampling() {
+pub(crate) fn ensure_window_sampling() {
     let installed = "/opt/runbook-lab/sim/cfysim/observe.py";
     if std::fs::read_to_string(installed).is_ok_and(|t| t.contains("class Window")) {
         return;
@@ -41,7 +41,7 @@ fn kill_during_slow_restore(rb: &Rb, lab: &Lab) {
 /// Start the upgrade and SIGKILL it once mgr-1's restore execution started; the killed run left
 /// the timeouts raised.
 pub(crate) fn kill_once_the_restore_runs(rb: &Rb, lab: &Lab) {
-    let mut child = until_the_restore_runs(rb, lab);
+    let mut child = until_the_restore_runs(rb, lab, &[]);
     child.kill().expect("SIGKILL");
     child.wait().ok();
     let during = lab.exec("mgr-1", &["cat", "/etc/haproxy/haproxy.cfg"]);
@@ -52,8 +52,8 @@ pub(crate) fn kill_once_the_restore_runs(rb: &Rb, lab: &Lab) {
 }
 
 /// Start the upgrade; return it once mgr-1's restore execution started.
-fn until_the_restore_runs(rb: &Rb, lab: &Lab) -> std::process::Child {
-    let mut child = upgrade(rb, lab, &[])
+pub(crate) fn until_the_restore_runs(rb: &Rb, lab: &Lab, extra: &[&str]) -> std::process::Child {
+    let mut child = upgrade(rb, lab, extra)
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("spawn");
@@ -67,17 +67,20 @@ fn until_the_restore_runs(rb: &Rb, lab: &Lab) -> std::process::Child {
             started.elapsed() < Duration::from_secs(120),
             "the restore never started"
         );
-        assert!(
-            child.try_wait().ok().flatten().is_none(),
-            "the run ended before the restore"
-        );
+        if child.try_wait().ok().flatten().is_some() {
+            let j = rb.journal();
+            panic!(
+                "the run ended before the restore: {:#?}",
+                &j[j.len().saturating_sub(6)..]
+            );
+        }
         std::thread::sleep(Duration::from_millis(100));
     }
     child
 }
 
 /// Whether mgr-1 says a restore runs (`cfy snapshots status`, unauthenticated on the manager).
-fn restore_running(lab: &Lab) -> bool {
+pub(crate) fn restore_running(lab: &Lab) -> bool {
     lab.ssh_try("mgr-1", "cfy snapshots status")
         .is_some_and(|s| s.contains("Snapshot restore in progress"))
 }
@@ -119,7 +122,14 @@ fn restore_execution(journal: &[serde_json::Value]) -> String {
 }
 
 fn resume(rb: &Rb) -> std::process::Output {
-    let mut resume = rb.command(&["resume", "--yes"]);
+    resume_with(rb, &[])
+}
+
+/// `runbook resume --yes EXTRA…` with the old admin password's source in the environment.
+pub(crate) fn resume_with(rb: &Rb, extra: &[&str]) -> std::process::Output {
+    let mut args = vec!["resume", "--yes"];
+    args.extend_from_slice(extra);
+    let mut resume = rb.command(&args);
     resume.env("OLD_ADMIN_PW", "old-admin-pw");
     resume.output().expect("resume")
 }
@@ -291,7 +301,7 @@ fn two_runs_at_once_one_proceeds_the_other_stops_before_any_change_naming_the_ho
     let before = originals(lab);
     sim_fault(&["mgr-1", "restore", "hang"]);
     let first = Rb::new();
-    let mut running = until_the_restore_runs(&first, lab);
+    let mut running = until_the_restore_runs(&first, lab, &[]);
     let holder = first
         .last_run()
         .file_name()

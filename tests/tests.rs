@@ -9,6 +9,8 @@ mod completion;
 mod copy_resume;
 /// The JSON event stream (`--events`), checked against the journal.
 mod events;
+/// The host-side dead man's switch (issue 14, item 2), on the lab.
+mod guard;
 /// Inventories: Ansible YAML, INI, JSON and scripts against real `ansible-inventory`, and a run
 /// through them on the lab.
 mod inventory;

@@ -88,10 +88,15 @@ impl Ctx {
         book.open.push(work.clone());
         drop(book);
         let id = work.id;
+        let host = work.host.clone();
         self.record(Event::InFlight {
             step: self.current_step(),
             work,
         })?;
+        // The host's guard waits for it too.
+        if lock(&self.guards).armed.contains_key(&host) {
+            self.arm_guard(&host)?;
+        }
         Ok(id)
     }
 
@@ -108,6 +113,16 @@ impl Ctx {
             id,
             how: how.into(),
         })
+    }
+
+    /// The probes of the work in flight on `host`, with what each is for (for its guard).
+    pub(super) fn probes_on(&self, host: &str) -> Vec<(String, UndoExec)> {
+        lock(&self.recorder.in_flight)
+            .open
+            .iter()
+            .filter(|w| w.host == host)
+            .map(|w| (w.what.clone(), w.probe.clone()))
+            .collect()
     }
 
     /// The in-flight work an earlier attempt left open (resume, revert); ids go on from `next_id`.
@@ -173,12 +188,17 @@ impl Ctx {
         if pending.is_empty() || self.mode != super::Mode::Run {
             return UndoOutcome::Ran(self.run_undo(pending, after_failure));
         }
+        let run = |pending: Vec<Pending>| {
+            // The host's guard gives its undo back first (or says it already ran it).
+            let pending = self.take_guards_back(pending)?;
+            self.run_undo(pending, after_failure)
+        };
         let waiting = match self.still_running(min_depth) {
             Ok(w) => w,
             Err(e) => return UndoOutcome::Kept(e),
         };
         if waiting.is_empty() {
-            return UndoOutcome::Ran(self.run_undo(pending, after_failure));
+            return UndoOutcome::Ran(run(pending));
         }
         let what: Vec<_> = pending.iter().map(|p| p.description.clone()).collect();
         let message = format!(

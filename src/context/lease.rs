@@ -41,10 +41,10 @@ esac"#;
 /// The leases this process holds, and what it says about itself in them.
 #[derive(Debug, Default)]
 pub struct Leases {
-    run_id: Option<String>,
+    pub(super) run_id: Option<String>,
     /// Leases are taken by runs that hold hosts in a temporary state: a runbook that opens a
     /// `temporarily` scope (seen when it loads, or when it first opens one), and `revert`.
-    enabled: bool,
+    pub(super) enabled: bool,
     info: String,
     taken: BTreeMap<String, Arc<HostInfo>>,
     stop: Arc<AtomicBool>,

@@ -20,6 +20,8 @@ pub struct Replay {
     /// In-flight work started and not seen ended, oldest first.
     pub in_flight: Vec<InFlight>,
     pub next_in_flight_id: u64,
+    /// Hosts a guard was armed on (see `context/guard.rs`).
+    pub guard_hosts: Vec<String>,
 }
 
 pub fn replay(records: &[Record]) -> Replay {
@@ -52,6 +54,18 @@ pub fn replay(records: &[Record]) -> Replay {
                 r.pending_undo.retain(|(p, _, _)| p != id);
                 if let Some(step) = r.pushed_by.get(id).filter(|_| *after_failure) {
                     r.finished_steps.retain(|s| s != step);
+                }
+            }
+            // Undo a host's guard ran by itself: done, as if the run had (never run twice).
+            Event::Guard { host, undone, .. } => {
+                if !r.guard_hosts.contains(host) {
+                    r.guard_hosts.push(host.clone());
+                }
+                for id in undone {
+                    r.pending_undo.retain(|(p, _, _)| p != id);
+                    if let Some(step) = r.pushed_by.get(id) {
+                        r.finished_steps.retain(|s| s != step);
+                    }
                 }
             }
             Event::RunEnd { ok, .. } => r.ended_ok = *ok,

@@ -96,6 +96,7 @@ pub fn line(r: &journal::Record) -> String {
         }
         Event::InFlightEnd { id, how } => format!("    ⧗ in flight #{id}: {how}"),
         Event::Lease { host, what } => format!("    lease on {host}: {what}"),
+        Event::Guard { host, what, .. } => format!("    guard on {host}: {what}"),
         Event::RunEnd { ok: true, .. } => "run finished".into(),
         Event::RunEnd { error, .. } => {
             format!("run failed: {}", error.clone().unwrap_or_default())

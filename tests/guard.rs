@@ -1,0 +1,237 @@
+//! The host-side dead man's switch (issue 14, item 2; src/context/guard.rs): a guard on the host
+//! that reverts the window by itself once the run's lease goes stale — after the in-flight
+//! restore ended — and that never acts when the controller disarmed it or came back in time.
+use crate::lab_env::{exclusive, lab, Lab};
+use crate::orphan::{
+    ensure_window_sampling, restore_running, resume_with, until_the_restore_runs,
+    wait_restore_ended,
+};
+use crate::upgrade::{assert_upgraded, originals, sim_fault, upgrade};
+use crate::util::{events, Rb};
+use std::time::{Duration, Instant};
+
+const GUARDS: &str = "/var/lib/runbook/guard";
+const MANAGERS: [&str; 3] = ["mgr-1", "mgr-2", "mgr-3"];
+
+/// Kills and removes every guard on the managers when dropped: no guard outlives its test (the
+/// lab is shared; one firing later would revert another test's window).
+struct NoGuardsLeft<'a>(&'a Lab);
+
+impl Drop for NoGuardsLeft<'_> {
+    fn drop(&mut self) {
+        for host in MANAGERS {
+            self.0.exec_status(
+                host,
+                &[
+                    "sh",
+                    "-c",
+                    "for p in /var/lib/runbook/guard/*/pid; do [ -e \"$p\" ] && kill \"$(cat \"$p\")\" 2>/dev/null; done; rm -rf /var/lib/runbook/guard",
+                ],
+            );
+        }
+    }
+}
+
+/// The journal's `guard` records as `"HOST" "WHAT"`.
+fn guard_lines(j: &[serde_json::Value]) -> Vec<String> {
+    events(j, "guard")
+        .iter()
+        .map(|g| format!("{} {}", g["host"], g["what"]))
+        .collect()
+}
+
+fn run_id(rb: &Rb) -> String {
+    rb.last_run()
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .expect("run id")
+}
+
+/// Whether a guard process of run `run` lives on `host` (its pid file names a live process).
+fn guard_alive(lab: &Lab, host: &str, run: &str) -> bool {
+    lab.exec_status(
+        host,
+        &[
+            "sh",
+            "-c",
+            "kill -0 \"$(cat \"$1\" 2>/dev/null)\" 2>/dev/null",
+            "sh",
+            &format!("{GUARDS}/{run}/pid"),
+        ],
+    ) == 0
+}
+
+/// Start the upgrade with `--lease SECS`, mgr-1's restore slowed by `slow` s, and SIGKILL it once
+/// the restore runs; the guard is armed on mgr-1 by then.
+fn kill_during_slow_restore(rb: &Rb, lab: &Lab, lease: &str, slow: &str) -> String {
+    ensure_window_sampling();
+    lab.reset_cloudify();
+    sim_fault(&["mgr-1", "restore", "slow", slow]);
+    let mut child = until_the_restore_runs(rb, lab, &["--lease", lease]);
+    child.kill().expect("SIGKILL");
+    child.wait().ok();
+    sim_fault(&["mgr-1", "restore", "clear"]);
+    assert!(restore_running(lab), "the restore still runs on mgr-1");
+    let run = run_id(rb);
+    assert!(guard_alive(lab, "mgr-1", &run), "a guard is armed on mgr-1");
+    run
+}
+
+#[test]
+fn nobody_comes_back_the_host_reverts_by_itself_after_the_restore_and_resume_reverts_nothing_twice()
+{
+    let lab = lab();
+    let _serial = exclusive();
+    let _clean = NoGuardsLeft(lab);
+    let before = originals(lab);
+    let rb = Rb::new();
+    let run = kill_during_slow_restore(&rb, lab, "6", "20");
+
+    // Nobody comes back: the restore ends, the lease goes stale, the guard reverts.
+    wait_restore_ended(lab);
+    let result = format!("{GUARDS}/{run}/result");
+    let waited = Instant::now();
+    while lab.exec_status("mgr-1", &["test", "-e", &result]) != 0 {
+        assert!(
+            waited.elapsed() < Duration::from_secs(120),
+            "the guard did not revert: {}",
+            lab.exec(
+                "mgr-1",
+                &["sh", "-c", &format!("ls -R {GUARDS}; cat {GUARDS}/*/log")]
+            )
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let said = lab.exec("mgr-1", &["cat", &result]);
+    assert_eq!(
+        originals(lab),
+        before,
+        "the host reverted to the exact originals: {said}"
+    );
+    assert!(
+        said.contains("\nended ") && said.contains("restore of"),
+        "it waited for the restore: {said}"
+    );
+    // It exits right after writing its result.
+    let exiting = Instant::now();
+    while guard_alive(lab, "mgr-1", &run) {
+        assert!(
+            exiting.elapsed() < Duration::from_secs(10),
+            "the guard ended"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    // `runbook log` shows the host did it.
+    let log = rb.run(&["log"]);
+    assert!(
+        log.stdout
+            .contains("guard on mgr-1: run by the host: fired at"),
+        "{}",
+        log.stdout
+    );
+
+    // resume journals what the host did and reverts none of it again.
+    let out = resume_with(&rb, &["--lease", "6"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let j = rb.journal();
+    let by_host: Vec<u64> = events(&j, "guard")
+        .iter()
+        .flat_map(|g| g["undone"].as_array().cloned().unwrap_or_default())
+        .filter_map(|id| id.as_u64())
+        .collect();
+    assert!(!by_host.is_empty(), "{j:#?}");
+    for id in &by_host {
+        assert!(
+            events(&j, "undo_pop").iter().all(|p| p["id"] != *id),
+            "undo #{id} reverted twice: {j:#?}"
+        );
+    }
+    let log = rb.run(&["log"]);
+    assert!(
+        log.stdout.contains("guard on mgr-1: run by the host"),
+        "{}",
+        log.stdout
+    );
+    assert_upgraded(lab, &before);
+    assert_ne!(
+        lab.exec_status("mgr-1", &["test", "-e", &format!("{GUARDS}/{run}")]),
+        0
+    );
+}
+
+#[test]
+fn a_disarmed_guard_never_acts() {
+    let lab = lab();
+    let _serial = exclusive();
+    let _clean = NoGuardsLeft(lab);
+    lab.reset_cloudify();
+    let before = originals(lab);
+    let rb = Rb::new();
+    let out = upgrade(&rb, lab, &["--lease", "3"]).output().expect("run");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let run = run_id(&rb);
+    let j = rb.journal();
+    let guards = guard_lines(&j);
+    assert!(
+        guards.iter().any(|g| g.starts_with("\"mgr-1\" \"armed"))
+            && guards
+                .iter()
+                .any(|g| g == "\"mgr-1\" \"disarmed by the controller\""),
+        "{guards:#?}"
+    );
+    let after = originals(lab);
+    for host in MANAGERS {
+        assert!(
+            !guard_alive(lab, host, &run),
+            "no guard process left on {host}"
+        );
+        assert_ne!(
+            lab.exec_status(host, &["test", "-e", &format!("{GUARDS}/{run}")]),
+            0
+        );
+    }
+    // Past the lease: nothing on the hosts changes.
+    std::thread::sleep(Duration::from_secs(8));
+    assert_eq!(originals(lab), after);
+    assert_upgraded(lab, &before);
+}
+
+#[test]
+fn a_controller_back_before_the_lease_expires_keeps_control() {
+    let lab = lab();
+    let _serial = exclusive();
+    let _clean = NoGuardsLeft(lab);
+    let before = originals(lab);
+    let rb = Rb::new();
+    let run = kill_during_slow_restore(&rb, lab, "120", "20");
+
+    let out = resume_with(&rb, &["--lease", "120"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let j = rb.journal();
+    let guards = guard_lines(&j);
+    assert!(
+        guards.contains(&"\"mgr-1\" \"taken back by the controller\"".to_string()),
+        "{guards:#?}"
+    );
+    assert!(
+        events(&j, "guard").iter().all(|g| g["undone"].is_null()),
+        "the host ran no undo: {j:#?}"
+    );
+    // Only the controller reverted: every push popped by it, once.
+    assert_eq!(events(&j, "undo_pop").len(), events(&j, "undo_push").len());
+    assert_upgraded(lab, &before);
+    for host in MANAGERS {
+        assert!(
+            !guard_alive(lab, host, &run),
+            "no guard process left on {host}"
+        );
+    }
+}
