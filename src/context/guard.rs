@@ -251,7 +251,9 @@ impl Ctx {
         if host.transport == crate::inventory::TransportKind::Local {
             return Ok(());
         }
-        let pending: Vec<Pending> = self.recorder.undo()
+        let pending: Vec<Pending> = self
+            .recorder
+            .undo()
             .pending()
             .into_iter()
             .filter(|p| p.action.host == host.name)
@@ -344,7 +346,9 @@ impl Ctx {
         let hosts: Vec<Arc<HostInfo>> = lock(&self.guards).armed.values().cloned().collect();
         let mut done = Vec::new();
         for host in hosts {
-            let left = self.recorder.undo()
+            let left = self
+                .recorder
+                .undo()
                 .pending()
                 .iter()
                 .any(|p| p.action.host == host.name);

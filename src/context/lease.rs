@@ -5,7 +5,7 @@
 //!
 //! The lease is `/var/lib/runbook/lease` on the host (root's, through sudo, so every operator
 //! sees it): one line `run=ID controller=HOST user=USER pid=PID started=TIME`, created with
-//! `set -C` (O_EXCL: of two runs taking it at once, one wins), its mtime the heartbeat. A second
+//! a hard link of a file written whole (`ln` fails if it exists: of two runs taking it at once, one wins; a reader never sees it half written), its mtime the heartbeat. A second
 //! run stops before its first change on a leased host, naming the holder; the same run (`resume`,
 //! `revert`) takes its lease back; `--break-lease` takes it over (journaled).
 
@@ -23,15 +23,19 @@ use tokio_util::sync::CancellationToken;
 /// The lease file on each host.
 pub const LEASE_FILE: &str = "/var/lib/runbook/lease";
 
-const SCRIPT: &str = r#"f=/var/lib/runbook/lease; action=$1; run=$2; info=$3; secs=$4; brk=$5
-mkdir -p /var/lib/runbook || exit 2
+const SCRIPT: &str = r#"f=${RUNBOOK_LEASE:-/var/lib/runbook/lease}; action=$1; run=$2; info=$3; secs=$4; brk=$5
+mkdir -p "${f%/*}" || exit 2
 mine() { case $(cat "$f" 2>/dev/null) in "run=$run "*) return 0;; esac; return 1; }
 case $action in
 take)
-  if ( set -C; printf '%s\n' "$info" > "$f" ) 2>/dev/null; then echo taken; exit 0; fi
+  # Written whole to a file of this process, then linked (fails if the lease exists) or renamed
+  # into place: a reader never sees it empty or half written.
+  t="$f.$$"; printf '%s\n' "$info" > "$t" || exit 2
+  if ln "$t" "$f" 2>/dev/null; then rm -f "$t"; echo taken; exit 0; fi
   cur=$(cat "$f" 2>/dev/null); age=$(( $(date +%s) - $(stat -c %Y "$f" 2>/dev/null || date +%s) ))
-  if mine; then printf '%s\n' "$info" > "$f"; echo "taken back"; exit 0; fi
-  if [ "$brk" = break ]; then printf '%s\n' "$info" > "$f"; echo "broken: $cur (renewed $age s ago)"; exit 0; fi
+  if mine; then mv -f "$t" "$f"; echo "taken back"; exit 0; fi
+  if [ "$brk" = break ]; then mv -f "$t" "$f"; echo "broken: $cur (renewed $age s ago)"; exit 0; fi
+  rm -f "$t"
   stale=""; [ "$age" -gt "$secs" ] && stale=", stale: the run holding it stopped renewing it"
   echo "held: $cur (renewed $age s ago$stale)"; exit 3;;
 renew) if mine; then touch "$f"; echo renewed; else echo lost; exit 3; fi;;
@@ -221,5 +225,54 @@ impl Ctx {
                 what: said,
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SCRIPT;
+
+    /// One `take` of the lease at `path` by run `run`, as the host runs it; its answer.
+    fn take(path: &std::path::Path, run: &str) -> std::process::Child {
+        std::process::Command::new("sh")
+            .args([
+                "-c",
+                SCRIPT,
+                "lease",
+                "take",
+                run,
+                &format!("run={run} pid=1"),
+                "300",
+                "-",
+            ])
+            .env("RUNBOOK_LEASE", path)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("sh")
+    }
+
+    /// Takes of one run's lease at the same time (a resume's, a guard's, parallel commands on one
+    /// host) all succeed: none may read the file half written and call it another run's.
+    #[test]
+    fn concurrent_takes_by_one_run_never_see_it_held() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("lease");
+        for round in 0..40 {
+            let children: Vec<_> = (0..12).map(|_| take(&path, "r1")).collect();
+            for c in children {
+                let out = c.wait_with_output().expect("take");
+                let said = String::from_utf8_lossy(&out.stdout);
+                assert!(
+                    out.status.success() && said.starts_with("taken"),
+                    "round {round}: {said}"
+                );
+            }
+            if round % 2 == 0 {
+                std::fs::remove_file(&path).expect("released");
+            }
+        }
+        let other = take(&path, "r2").wait_with_output().expect("take");
+        assert_eq!(other.status.code(), Some(3), "another run is refused");
+        assert!(String::from_utf8_lossy(&other.stdout).starts_with("held: run=r1 "));
     }
 }
