@@ -72,6 +72,24 @@ fn upgrade_run(
     c
 }
 
+/// The upgrade, unattended, through the inventory `site` (TOML) written into `rb`'s folder; it
+/// must succeed. Its stderr.
+fn upgrade_through(rb: &Rb, site: &str) -> String {
+    let site = rb.write("site.toml", site);
+    let out = upgrade_run(
+        rb,
+        "cloudify-ha-upgrade",
+        site.to_str().expect("path"),
+        true,
+        &[],
+    )
+    .output()
+    .expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    stderr
+}
+
 /// Flip one of the simulator's fault switches (tests/lab/sim/fault HOST OPERATION MODE, or
 /// HOST rest-outage SECONDS).
 pub(crate) fn sim_fault(args: &[&str]) {
@@ -98,23 +116,27 @@ fn ids(list: &serde_json::Value, key: &str) -> Vec<String> {
     v
 }
 
+/// `psql -Atc QUERY` as Cloudify's database user, at `host:port`.
+fn psql(host: &str, port: &str, query: &str) -> std::process::Command {
+    let mut c = std::process::Command::new("psql");
+    c.args([
+        "-h",
+        host,
+        "-p",
+        port,
+        "-U",
+        "cloudify",
+        "-d",
+        "cloudify_db",
+        "-Atc",
+        query,
+    ])
+    .env("PGPASSWORD", "cloudify");
+    c
+}
+
 fn sql(query: &str) -> String {
-    let out = std::process::Command::new("psql")
-        .args([
-            "-h",
-            "127.0.0.12",
-            "-p",
-            "5432",
-            "-U",
-            "cloudify",
-            "-d",
-            "cloudify_db",
-            "-Atc",
-            query,
-        ])
-        .env("PGPASSWORD", "cloudify")
-        .output()
-        .expect("psql");
+    let out = psql("127.0.0.12", "5432", query).output().expect("psql");
     assert!(
         out.status.success(),
         "psql: {}",
@@ -126,20 +148,7 @@ fn sql(query: &str) -> String {
 /// The address of the Patroni leader's PostgreSQL (port 15432 behind the lab's HAProxy).
 fn leader_address() -> String {
     for host in MANAGERS {
-        let out = std::process::Command::new("psql")
-            .args([
-                "-h",
-                address(host),
-                "-p",
-                "15432",
-                "-U",
-                "cloudify",
-                "-d",
-                "cloudify_db",
-                "-Atc",
-                "select pg_is_in_recovery()",
-            ])
-            .env("PGPASSWORD", "cloudify")
+        let out = psql(address(host), "15432", "select pg_is_in_recovery()")
             .env("PGCONNECT_TIMEOUT", "3")
             .output()
             .expect("psql");
@@ -715,18 +724,7 @@ fn an_old_active_passive_cluster_is_snapshotted_on_its_active_node() {
         "groups = [\"old_manager\", \"old_cluster\"]",
     );
     assert_ne!(both, inventory, "old-2 joins old_manager");
-    let site = rb.write("site.toml", &both);
-    let out = upgrade_run(
-        &rb,
-        "cloudify-ha-upgrade",
-        site.to_str().expect("path"),
-        true,
-        &[],
-    )
-    .output()
-    .expect("run");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let stderr = upgrade_through(&rb, &both);
     assert!(
         stderr.contains("old-2 is the active node of the old cluster"),
         "{stderr}"
@@ -936,21 +934,10 @@ fn a_manager_without_haproxy_is_upgraded_with_only_patroni_raised() {
     let before = originals(lab);
     let rb = Rb::new();
     let inventory = std::fs::read_to_string(lab.inventory()).expect("inventory");
-    let site = rb.write(
-        "site.toml",
+    let stderr = upgrade_through(
+        &rb,
         &format!("{inventory}\n[hosts.mgr-1.vars]\nhaproxy_cfg = \"/etc/haproxy/absent.cfg\"\n"),
     );
-    let out = upgrade_run(
-        &rb,
-        "cloudify-ha-upgrade",
-        site.to_str().expect("path"),
-        true,
-        &[],
-    )
-    .output()
-    .expect("run");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(
         stderr.contains("mgr-1: no HAProxy config (Cloudify 5.1.1 and later"),
         "{stderr}"
