@@ -164,7 +164,7 @@ pub(crate) fn lab_yaml(lab_toml: &str) -> String {
     y
 }
 
-fn lab_ini(lab_toml: &str) -> String {
+pub(crate) fn lab_ini(lab_toml: &str) -> String {
     let (hosts, d) = lab_hosts(lab_toml);
     let mut s = String::new();
     let mut seen = BTreeSet::new();

@@ -897,6 +897,37 @@ fn the_upgrade_runs_through_an_ansible_yaml_inventory_answered_from_a_file_and_r
     }
 }
 
+/// The same upgrade through the lab written as an Ansible INI inventory (groups, `:children`,
+/// `:vars`, connection keys in `[all:vars]`): it runs end to end, against the hosts the INI
+/// names, with host vars from the INI reaching the runbook.
+#[test]
+fn the_upgrade_runs_through_an_ansible_ini_inventory() {
+    let lab = lab();
+    let _serial = exclusive();
+    lab.reset_cloudify();
+    let before = originals(lab);
+    let rb = Rb::new();
+    let lab_toml = std::fs::read_to_string(lab.inventory()).expect("lab inventory.toml");
+    rb.write("lab.ini", &crate::inventory::lab_ini(&lab_toml));
+    let out = upgrade_run(&rb, "cloudify-ha-upgrade", "lab.ini", true, &[])
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_upgraded(lab, &before);
+    // Every host of the INI was reached by name, and the restore ran inside the window.
+    let j = rb.journal();
+    for host in ["old-1", "mgr-1", "mgr-2", "mgr-3"] {
+        assert!(
+            events(&j, "command").iter().any(|c| c["host"] == host),
+            "a command on {host}"
+        );
+    }
+    let close = events(&j, "window_close");
+    assert_eq!(close.len(), 1, "one window, closed once");
+    assert_eq!(close[0]["ok"], true);
+}
+
 /// Cloudify managers from 5.1.1 on have no HAProxy (cloudify-manager-install 7ff52832 removed
 /// restservice's haproxy.cfg; the manager connects to the Patroni leader itself): the upgrade
 /// raises Patroni's timeouts only, and neither the restore's window check nor the revert step
