@@ -529,8 +529,20 @@ pub fn revert(
         return Ok(());
     }
     ctx.adopt_in_flight(replay.in_flight.clone(), replay.next_in_flight_id);
-    inflight::check_for_revert(&ctx, &meta.id, force)?;
     ctx.enable_leases();
+    if let Err(refused) = inflight::check_for_revert(&ctx, &meta.id, force) {
+        // The changes stay in force under the work: the guards taken back above are armed again,
+        // so the hosts still revert on their own if nobody comes back.
+        ctx.carry_undo(
+            replay
+                .pending()
+                .into_iter()
+                .rev()
+                .map(|p| (None, p))
+                .collect(),
+        )?;
+        return Err(refused);
+    }
     revert_pending(&ctx, &replay)?;
     ctx.release_leases();
     outln!(

@@ -221,18 +221,34 @@ impl Ctx {
 
     /// Keep an earlier attempt's undo in force under running work (resume): each rejoins the
     /// undo stack where the step that pushed it is skipped, the rest at the run's end.
-    pub fn carry_undo(&self, carried: Vec<(Option<String>, Pending)>) {
+    /// The hosts of loose undo get their guard armed again at once (a resume or revert took it
+    /// back); the others when their step is skipped ([`Ctx::adopt_carried`]).
+    pub fn carry_undo(&self, carried: Vec<(Option<String>, Pending)>) -> Result<()> {
         let (loose, by_step): (Vec<_>, Vec<_>) =
             carried.into_iter().partition(|(step, _)| step.is_none());
-        let mut undo = self.recorder.undo();
-        for (_, p) in loose {
-            undo.adopt(p);
+        let hosts: Vec<String> = loose.iter().map(|(_, p)| p.action.host.clone()).collect();
+        {
+            let mut undo = self.recorder.undo();
+            for (_, p) in loose {
+                undo.adopt(p);
+            }
         }
         lock(&self.recorder.in_flight).carried.extend(by_step);
+        self.rearm_guards(hosts)
+    }
+
+    /// Arm the guards of `hosts` again for the undo now in the stack: a dead man's switch stays
+    /// armed while changes a resume kept in force wait for work on the host.
+    fn rearm_guards(&self, hosts: Vec<String>) -> Result<()> {
+        let hosts: std::collections::BTreeSet<String> = hosts.into_iter().collect();
+        for host in hosts {
+            self.arm_guard(&host)?;
+        }
+        Ok(())
     }
 
     /// `step` is skipped as finished earlier: its carried undo joins the innermost scope.
-    pub fn adopt_carried(&self, step: &str) {
+    pub fn adopt_carried(&self, step: &str) -> Result<()> {
         let mine: Vec<Pending> = {
             let mut book = lock(&self.recorder.in_flight);
             let (mine, rest) = std::mem::take(&mut book.carried)
@@ -241,10 +257,14 @@ impl Ctx {
             book.carried = rest;
             mine.into_iter().map(|(_, p)| p).collect()
         };
-        let mut undo = self.recorder.undo();
-        for p in mine {
-            undo.adopt(p);
+        let hosts: Vec<String> = mine.iter().map(|p| p.action.host.clone()).collect();
+        {
+            let mut undo = self.recorder.undo();
+            for p in mine {
+                undo.adopt(p);
+            }
         }
+        self.rearm_guards(hosts)
     }
 
     /// The carried undo no skipped step took (newest first): it runs at the run's end.

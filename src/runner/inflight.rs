@@ -48,7 +48,7 @@ pub fn hold_for_resume(ctx: &Ctx, replay: &Replay) -> Result<bool> {
             .rev()
             .map(|p| (replay.pushed_by.get(&p.id).cloned(), p))
             .collect(),
-    );
+    )?;
     Ok(true)
 }
 
