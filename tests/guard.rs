@@ -61,6 +61,40 @@ fn guard_alive(lab: &Lab, host: &str, run: &str) -> bool {
     ) == 0
 }
 
+/// Wait until mgr-1's guard of run `run` has written its result (at most 2 min); the result.
+fn guard_result(lab: &Lab, run: &str) -> String {
+    let result = format!("{GUARDS}/{run}/result");
+    let waited = Instant::now();
+    while lab.exec_status("mgr-1", &["test", "-e", &result]) != 0 {
+        assert!(
+            waited.elapsed() < Duration::from_secs(120),
+            "the guard did not revert: {}",
+            lab.exec(
+                "mgr-1",
+                &["sh", "-c", &format!("ls -R {GUARDS}; cat {GUARDS}/*/log")]
+            )
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    lab.exec("mgr-1", &["cat", &result])
+}
+
+/// The journal says the host ran some undo (`guard` records), and the controller ran none of it.
+fn assert_host_undo_not_run_again(j: &[serde_json::Value]) {
+    let by_host: Vec<u64> = events(j, "guard")
+        .iter()
+        .flat_map(|g| g["undone"].as_array().cloned().unwrap_or_default())
+        .filter_map(|id| id.as_u64())
+        .collect();
+    assert!(!by_host.is_empty(), "{j:#?}");
+    for id in &by_host {
+        assert!(
+            events(j, "undo_pop").iter().all(|p| p["id"] != *id),
+            "undo #{id} reverted twice: {j:#?}"
+        );
+    }
+}
+
 /// Start the upgrade with `--lease SECS`, mgr-1's restore slowed by `slow` s, and SIGKILL it once
 /// the restore runs; the guard is armed on mgr-1 by then.
 fn kill_during_slow_restore(rb: &Rb, lab: &Lab, lease: &str, slow: &str) -> String {
@@ -89,20 +123,7 @@ fn nobody_comes_back_the_host_reverts_by_itself_after_the_restore_and_resume_rev
 
     // Nobody comes back: the restore ends, the lease goes stale, the guard reverts.
     wait_restore_ended(lab);
-    let result = format!("{GUARDS}/{run}/result");
-    let waited = Instant::now();
-    while lab.exec_status("mgr-1", &["test", "-e", &result]) != 0 {
-        assert!(
-            waited.elapsed() < Duration::from_secs(120),
-            "the guard did not revert: {}",
-            lab.exec(
-                "mgr-1",
-                &["sh", "-c", &format!("ls -R {GUARDS}; cat {GUARDS}/*/log")]
-            )
-        );
-        std::thread::sleep(Duration::from_millis(500));
-    }
-    let said = lab.exec("mgr-1", &["cat", &result]);
+    let said = guard_result(lab, &run);
     assert_eq!(
         originals(lab),
         before,
@@ -136,18 +157,7 @@ fn nobody_comes_back_the_host_reverts_by_itself_after_the_restore_and_resume_rev
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     let j = rb.journal();
-    let by_host: Vec<u64> = events(&j, "guard")
-        .iter()
-        .flat_map(|g| g["undone"].as_array().cloned().unwrap_or_default())
-        .filter_map(|id| id.as_u64())
-        .collect();
-    assert!(!by_host.is_empty(), "{j:#?}");
-    for id in &by_host {
-        assert!(
-            events(&j, "undo_pop").iter().all(|p| p["id"] != *id),
-            "undo #{id} reverted twice: {j:#?}"
-        );
-    }
+    assert_host_undo_not_run_again(&j);
     let log = rb.run(&["log"]);
     assert!(
         log.stdout.contains("guard on mgr-1: run by the host"),
@@ -234,4 +244,73 @@ fn a_controller_back_before_the_lease_expires_keeps_control() {
             "no guard process left on {host}"
         );
     }
+}
+
+/// A resume that finds the restore still running takes the guard back to read what it did; it
+/// must arm it again before it waits inside the window: if that resume dies too, the host still
+/// reverts by itself once the restore has ended.
+#[test]
+fn a_resume_killed_while_the_restore_still_runs_leaves_the_host_guarded() {
+    let lab = lab();
+    let _serial = exclusive();
+    let _clean = NoGuardsLeft(lab);
+    let before = originals(lab);
+    let rb = Rb::new();
+    let run = kill_during_slow_restore(&rb, lab, "6", "30");
+
+    // The resume waits inside the window; kill it once it has said so.
+    let mut resume = rb.command(&["resume", "--yes", "--lease", "6"]);
+    resume
+        .env("OLD_ADMIN_PW", "old-admin-pw")
+        .stderr(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null());
+    let mut child = resume.spawn().expect("resume");
+    let started = Instant::now();
+    while events(&rb.journal(), "resume").is_empty() {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the resume never started"
+        );
+        assert!(
+            child.try_wait().ok().flatten().is_none(),
+            "the resume ended early: {:#?}",
+            rb.journal()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    child.kill().expect("SIGKILL");
+    child.wait().ok();
+    assert!(restore_running(lab), "the restore still runs on mgr-1");
+    let guards = guard_lines(&rb.journal());
+    assert_eq!(
+        guards
+            .iter()
+            .filter(|g| g.starts_with("\"mgr-1\""))
+            .map(|g| g.split(':').next().unwrap_or(""))
+            .collect::<Vec<_>>(),
+        [
+            "\"mgr-1\" \"armed",
+            "\"mgr-1\" \"taken back by the controller\"",
+            "\"mgr-1\" \"armed"
+        ],
+        "armed again by the resume: {guards:#?}"
+    );
+    assert!(guard_alive(lab, "mgr-1", &run), "a guard is armed on mgr-1");
+
+    // Nobody comes back again: once the restore has ended, the host reverts by itself.
+    wait_restore_ended(lab);
+    let said = guard_result(lab, &run);
+    assert_eq!(originals(lab), before, "exact originals: {said}");
+    assert!(
+        said.contains("\nended "),
+        "it waited for the restore: {said}"
+    );
+
+    // The third attempt journals what the host did and finishes without reverting it again.
+    let out = resume_with(&rb, &["--lease", "6"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let j = rb.journal();
+    assert_host_undo_not_run_again(&j);
+    assert_upgraded(lab, &before);
 }

@@ -205,11 +205,13 @@ fn after_sigkill_during_a_running_restore_revert_refuses_and_force_overrules() {
     let out = rb.command(&["revert"]).output().expect("revert");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_ne!(out.status.code(), Some(0), "{stderr}");
+    let said = stderr.split_whitespace().collect::<Vec<_>>().join(" ");
     assert!(
-        stderr.contains(&format!("execution {execution}"))
-            && stderr.contains("still runs on mgr-1")
-            && stderr.contains("runbook resume")
-            && stderr.contains("--force"),
+        said.contains(&format!("execution {execution}"))
+            && said.contains("still runs on mgr-1")
+            && said.contains("runbook resume")
+            && said.contains("--force")
+            && said.contains("the guard on mgr-1 stays armed"),
         "{stderr}"
     );
     assert!(

@@ -251,13 +251,7 @@ impl Ctx {
         if host.transport == crate::inventory::TransportKind::Local {
             return Ok(());
         }
-        let pending: Vec<Pending> = self
-            .recorder
-            .undo()
-            .pending()
-            .into_iter()
-            .filter(|p| p.action.host == host.name)
-            .collect();
+        let pending = self.in_force_on(&host.name);
         if pending.is_empty() {
             return self.disarm_guard(&host).map(|_| ());
         }
@@ -346,13 +340,7 @@ impl Ctx {
         let hosts: Vec<Arc<HostInfo>> = lock(&self.guards).armed.values().cloned().collect();
         let mut done = Vec::new();
         for host in hosts {
-            let left = self
-                .recorder
-                .undo()
-                .pending()
-                .iter()
-                .any(|p| p.action.host == host.name);
-            if left {
+            if !self.in_force_on(&host.name).is_empty() {
                 self.arm_guard(&host.name)?;
             } else if let GuardState::Fired(r) = self.disarm_guard(&host)? {
                 done.extend(r.undone());
@@ -429,6 +417,11 @@ impl Ctx {
             lines.push(format!("guard on {name}: {line}"));
         }
         lines
+    }
+
+    /// The hosts this run's guards are armed on now.
+    pub fn guarded_hosts(&self) -> Vec<String> {
+        lock(&self.guards).armed.keys().cloned().collect()
     }
 
     /// For `plan`: the guard a run would arm.

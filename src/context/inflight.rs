@@ -220,13 +220,14 @@ impl Ctx {
     }
 
     /// Keep an earlier attempt's undo in force under running work (resume): each rejoins the
-    /// undo stack where the step that pushed it is skipped, the rest at the run's end.
-    /// The hosts of loose undo get their guard armed again at once (a resume or revert took it
-    /// back); the others when their step is skipped ([`Ctx::adopt_carried`]).
+    /// undo stack where the step that pushed it is skipped, the rest at the run's end. The guard
+    /// of each host concerned is armed again at once with all of it (the resume or revert took
+    /// it back to read what it did): if this process dies too, the host still reverts.
     pub fn carry_undo(&self, carried: Vec<(Option<String>, Pending)>) -> Result<()> {
+        let hosts: std::collections::BTreeSet<String> =
+            carried.iter().map(|(_, p)| p.action.host.clone()).collect();
         let (loose, by_step): (Vec<_>, Vec<_>) =
             carried.into_iter().partition(|(step, _)| step.is_none());
-        let hosts: Vec<String> = loose.iter().map(|(_, p)| p.action.host.clone()).collect();
         {
             let mut undo = self.recorder.undo();
             for (_, p) in loose {
@@ -234,21 +235,15 @@ impl Ctx {
             }
         }
         lock(&self.recorder.in_flight).carried.extend(by_step);
-        self.rearm_guards(hosts)
-    }
-
-    /// Arm the guards of `hosts` again for the undo now in the stack: a dead man's switch stays
-    /// armed while changes a resume kept in force wait for work on the host.
-    fn rearm_guards(&self, hosts: Vec<String>) -> Result<()> {
-        let hosts: std::collections::BTreeSet<String> = hosts.into_iter().collect();
         for host in hosts {
             self.arm_guard(&host)?;
         }
         Ok(())
     }
 
-    /// `step` is skipped as finished earlier: its carried undo joins the innermost scope.
-    pub fn adopt_carried(&self, step: &str) -> Result<()> {
+    /// `step` is skipped as finished earlier: its carried undo joins the innermost scope (the
+    /// guard already carries it: see [`Ctx::in_force_on`]).
+    pub fn adopt_carried(&self, step: &str) {
         let mine: Vec<Pending> = {
             let mut book = lock(&self.recorder.in_flight);
             let (mine, rest) = std::mem::take(&mut book.carried)
@@ -257,14 +252,31 @@ impl Ctx {
             book.carried = rest;
             mine.into_iter().map(|(_, p)| p).collect()
         };
-        let hosts: Vec<String> = mine.iter().map(|p| p.action.host.clone()).collect();
-        {
-            let mut undo = self.recorder.undo();
-            for p in mine {
-                undo.adopt(p);
-            }
+        let mut undo = self.recorder.undo();
+        for p in mine {
+            undo.adopt(p);
         }
-        self.rearm_guards(hosts)
+    }
+
+    /// Every undo in force on `host`, newest first: the undo stack's, then what a resume
+    /// carries from an earlier attempt (older than anything this attempt pushed).
+    pub(super) fn in_force_on(&self, host: &str) -> Vec<Pending> {
+        let mut pending: Vec<Pending> = self
+            .recorder
+            .undo()
+            .pending()
+            .into_iter()
+            .filter(|p| p.action.host == host)
+            .collect();
+        pending.extend(
+            lock(&self.recorder.in_flight)
+                .carried
+                .iter()
+                .rev()
+                .filter(|(_, p)| p.action.host == host)
+                .map(|(_, p)| p.clone()),
+        );
+        pending
     }
 
     /// The carried undo no skipped step took (newest first): it runs at the run's end.

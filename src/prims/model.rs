@@ -77,7 +77,7 @@ fn selected(ctx: &Ctx, name: &str) -> RhaiResult<bool> {
             "✓ {name}: finished in an earlier attempt, skipped"
         ));
         // Its temporary changes, kept in force by a resume, belong to the scope it runs in.
-        ctx.adopt_carried(name).map_err(|e| e.into_rhai(""))?;
+        ctx.adopt_carried(name);
         ctx.record(Event::StepSkipped {
             step: name.into(),
             reason: "finished earlier".into(),

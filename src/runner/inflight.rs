@@ -41,6 +41,9 @@ pub fn hold_for_resume(ctx: &Ctx, replay: &Replay) -> Result<bool> {
         step: None,
         message,
     })?;
+    // The changes stay in force on hosts: their guards are armed again under this run's lease
+    // (the earlier attempt's were taken back to read what they did).
+    ctx.enable_leases();
     ctx.carry_undo(
         replay
             .pending()
