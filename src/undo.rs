@@ -87,6 +87,10 @@ pub struct InFlight {
     /// The undo scope depth it was started in (scopes at or above it wait for it).
     #[serde(default)]
     pub depth: usize,
+    /// When it may still run at most (Unix seconds: its start plus its own timeout, e.g. the
+    /// restore's): a fired guard waits for it no longer (without one, [`crate::context::guard::CAP_SECS`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<u64>,
 }
 
 /// What a probe said about in-flight work.

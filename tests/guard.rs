@@ -13,8 +13,9 @@ use std::time::{Duration, Instant};
 const GUARDS: &str = "/var/lib/runbook/guard";
 const MANAGERS: [&str; 3] = ["mgr-1", "mgr-2", "mgr-3"];
 
-/// Kills and removes every guard on the managers when dropped: no guard outlives its test (the
-/// lab is shared; one firing later would revert another test's window).
+/// Kills and removes every guard on the managers and their leases when dropped: no guard
+/// outlives its test (the lab is shared; one firing later would revert another test's window),
+/// and no run a test killed keeps the next test's run off the hosts.
 struct NoGuardsLeft<'a>(&'a Lab);
 
 impl Drop for NoGuardsLeft<'_> {
@@ -25,7 +26,7 @@ impl Drop for NoGuardsLeft<'_> {
                 &[
                     "sh",
                     "-c",
-                    "for p in /var/lib/runbook/guard/*/pid; do [ -e \"$p\" ] && kill \"$(cat \"$p\")\" 2>/dev/null; done; rm -rf /var/lib/runbook/guard",
+                    "for p in /var/lib/runbook/guard/*/pid; do [ -e \"$p\" ] && kill \"$(cat \"$p\")\" 2>/dev/null; done; rm -rf /var/lib/runbook/guard /var/lib/runbook/lease",
                 ],
             );
         }
@@ -45,6 +46,31 @@ fn run_id(rb: &Rb) -> String {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .expect("run id")
+}
+
+/// A child process killed (SIGKILL) when dropped, also when a test fails while it runs.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Whether the newest run (if it started yet) journaled a `log` line `message`.
+fn run_logged(rb: &Rb, message: &str) -> bool {
+    let Ok(runs) = std::fs::read_dir(rb.path("state")) else {
+        return false;
+    };
+    let Some(run) = runs.filter_map(|e| e.ok()).map(|e| e.path()).max() else {
+        return false;
+    };
+    std::fs::read_to_string(run.join("journal.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .any(|r| r["message"] == message)
 }
 
 /// Whether a guard process of run `run` lives on `host` (its pid file names a live process).
@@ -313,4 +339,106 @@ fn a_resume_killed_while_the_restore_still_runs_leaves_the_host_guarded() {
     let j = rb.journal();
     assert_host_undo_not_run_again(&j);
     assert_upgraded(lab, &before);
+}
+
+/// A fired guard waits for each piece of the run's work in flight, but not forever: until the
+/// work's own deadline (`inflight::begin`'s cap, e.g. the restore's timeout). Work on another
+/// host cannot be asked from this one: the guard waits for its deadline instead of reverting
+/// under it.
+#[test]
+fn a_fired_guard_waits_until_the_deadline_of_work_it_cannot_see_or_that_never_ends() {
+    let lab = lab();
+    let _serial = exclusive();
+    let _clean = NoGuardsLeft(lab);
+    let file = "/tmp/rb-guard-deadline";
+    let rb = Rb::new();
+    rb.write(
+        "window.rhai",
+        &format!(
+            r#"step("window", "a change on mgr-2 while work runs on mgr-1 and on mgr-2", || {{
+    temporarily(|| {{
+        undo::shell("mgr-2", "echo original > {file}");
+        ssh::shell("mgr-2", "echo raised > {file}");
+        inflight::begin("mgr-1", "work on mgr-1", "echo running", 20);
+        inflight::begin("mgr-2", "work on mgr-2", "echo running", 10);
+        log("in flight");
+        sleep(600);
+    }});
+}});
+"#
+        ),
+    );
+    let mut child = KillOnDrop(
+        rb.command(&["run", "window.rhai", "-i", lab.inventory(), "--lease", "3"])
+            .stderr(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("run"),
+    );
+    let started = Instant::now();
+    // Both pieces of work began and the guard was armed again with both probes (after the
+    // second begin the script logs).
+    while !run_logged(&rb, "in flight") {
+        assert!(started.elapsed() < Duration::from_secs(60), "no work began");
+        assert!(
+            child.0.try_wait().ok().flatten().is_none(),
+            "the run ended: {:#?}",
+            rb.journal()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    drop(child);
+    let run = run_id(&rb);
+    let j = rb.journal();
+    let until = |what: &str| {
+        events(&j, "in_flight")
+            .iter()
+            .find(|w| w["work"]["what"] == what)
+            .and_then(|w| w["work"]["until"].as_u64())
+            .unwrap_or_else(|| panic!("{what} has a deadline: {j:#?}"))
+    };
+    let (there, here) = (until("work on mgr-1"), until("work on mgr-2"));
+
+    let result = format!("{GUARDS}/{run}/result");
+    let waited = Instant::now();
+    while lab.exec_status("mgr-2", &["test", "-e", &result]) != 0 {
+        assert!(
+            waited.elapsed() < Duration::from_secs(90),
+            "the guard on mgr-2 never reverted: {}",
+            lab.exec("mgr-2", &["sh", "-c", &format!("ls -R {GUARDS}")])
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let said = lab.exec("mgr-2", &["cat", &result]);
+    assert_eq!(
+        lab.exec("mgr-2", &["cat", file]).trim(),
+        "original",
+        "{said}"
+    );
+    let waited: Vec<&str> = said
+        .lines()
+        .filter(|l| l.starts_with("cap ") || l.starts_with("ended "))
+        .collect();
+    assert_eq!(waited.len(), 2, "{said}");
+    assert!(
+        waited.iter().all(|l| l.starts_with("cap ")),
+        "neither work was seen to end: {said}"
+    );
+    assert!(
+        said.contains("work on mgr-1 on mgr-1 (not visible from mgr-2)"),
+        "{said}"
+    );
+    // It reverted only once both deadlines had passed.
+    let ran = said
+        .lines()
+        .find_map(|l| l.strip_prefix("ran "))
+        .and_then(|l| l.split_whitespace().nth(2))
+        .unwrap_or_else(|| panic!("an undo ran: {said}"));
+    let ran = lab.exec("mgr-2", &["date", "-u", "-d", ran, "+%s"]);
+    let ran: u64 = ran.trim().parse().expect("seconds");
+    assert!(
+        ran >= there.max(here),
+        "reverted at {ran}, before the deadlines {here} and {there}: {said}"
+    );
+    lab.exec("mgr-2", &["rm", "-f", file]);
 }

@@ -1,16 +1,18 @@
 //! The host-side dead man's switch (issue 14): while a run holds a host in a temporary state,
-//! a guard on that host carries the undo of it and the probes of the work in flight there.
+//! a guard on that host carries the undo of it and the probes of the run's work in flight.
 //!
 //! When the first undo for a host is pushed (in a run that takes leases, see `lease.rs`), the
 //! guard is armed there: a detached POSIX-sh process (`systemd-run --collect` where systemd is
 //! PID 1, else `setsid nohup`), in `/var/lib/runbook/guard/RUN_ID/`, with every command as files
 //! (`guard.sh` explains the layout). Every later push rewrites its undo. The lease's renewal is
 //! its heartbeat: when the lease goes stale (`--lease`), the guard claims the undo (an atomic
-//! rename), waits until every probe of its host says `ended` (at most [`CAP_SECS`]), runs the
-//! undo newest first and writes a result. Before the controller runs an undo itself it takes
-//! the guard's back (the same rename; acknowledged): exactly one of them runs it. `resume`,
-//! `revert` and `log` read what a guard did; `resume` and `revert` journal it (`guard`), which
-//! pops the undo it ran.
+//! rename), waits until each piece of work in flight has ended — its probe says `ended`, or its
+//! deadline (its own timeout, e.g. the restore's; else [`CAP_SECS`]) has passed; work on another
+//! host cannot be asked from this one, so it waits for that deadline — runs the undo newest
+//! first and writes a result. Before the controller runs an undo itself it takes the guard's
+//! back (the same rename; acknowledged): exactly one of them runs it. `resume`, `revert` and
+//! `log` read what a guard did; `resume` and `revert` journal it (`guard`), which pops the undo
+//! it ran.
 
 use super::{lock, Ctx};
 use crate::error::{Error, Kind, Result};
@@ -26,7 +28,8 @@ use tokio_util::sync::CancellationToken;
 /// Where the guards of a host live.
 pub const GUARD_DIR: &str = "/var/lib/runbook/guard";
 
-/// How long a fired guard waits for in-flight work to end at most before it reverts anyway.
+/// How long a fired guard waits at most for in-flight work with no deadline of its own (see
+/// [`crate::undo::InFlight::until`]) before it reverts anyway.
 pub const CAP_SECS: u64 = 6 * 3600;
 
 const GUARD: &str = include_str!("guard.sh");
@@ -274,10 +277,17 @@ impl Ctx {
                 write_exec(&mut files, &format!("next/cmd/{i:03}/{j:02}"), c);
             }
         }
-        for (i, (what, probe)) in self.probes_on(&host.name).into_iter().enumerate() {
+        for (i, (what, probe, until)) in self.probes_for(&host.name).into_iter().enumerate() {
             let dir = format!("next/probe/{i:02}");
             write_exec(&mut files, &dir, &probe);
             file(&mut files, &format!("{dir}/what"), what.as_bytes());
+            if let Some(until) = until {
+                file(
+                    &mut files,
+                    &format!("{dir}/until"),
+                    until.to_string().as_bytes(),
+                );
+            }
         }
         let cancel = CancellationToken::new();
         self.wait(self.ensure_lease(&host, &cancel))
@@ -427,7 +437,7 @@ impl Ctx {
     /// For `plan`: the guard a run would arm.
     pub fn planned_guard(&self) -> String {
         format!(
-            "A dead man's switch on each leased host: with the first undo, a run arms a guard there ({GUARD_DIR}/RUN_ID, detached) that reverts by itself once the lease goes {} s without renewal — after the work in flight there ends (at most {} h).",
+            "A dead man's switch on each leased host: with the first undo, a run arms a guard there ({GUARD_DIR}/RUN_ID, detached) that reverts by itself once the lease goes {} s without renewal — after the work in flight ends (there: when its probe says so; on another host: at its deadline), and at the latest at the work's own deadline (its timeout; {} h without one).",
             self.settings.lease_secs,
             CAP_SECS / 3600
         )

@@ -2,11 +2,12 @@
 # $1: its folder. Everything it needs is in files there, never in this script's text:
 #   run, secs (the lease), cap (seconds to wait for in-flight work at most), user (the SSH user),
 #   armed/cmd/NNN/id and armed/cmd/NNN/MM/{command,timeout,stdin,sudo}: the undo, NNN in the
-#   order to run it (newest first); armed/probe/NN/{command,timeout,sudo}: in-flight probes.
+#   order to run it (newest first); armed/probe/NN/{command,timeout,sudo,what,until}: in-flight
+#   probes (`until`: the work's own deadline in Unix seconds, else `cap` from firing).
 # The controller renews the lease (/var/lib/runbook/lease, its mtime); while `armed` exists and
 # the lease is stale, the guard claims the undo (`mv armed firing`: rename is atomic, and the
 # controller takes it back with the same kind of rename, so exactly one of them wins), waits for
-# every probe to say `ended` (at most `cap` seconds), runs the undo and writes `result`.
+# every probe to say `ended` (at most until its deadline), runs the undo and writes `result`.
 d=$1
 cd "$d" || exit 1
 echo $$ > pid
@@ -32,9 +33,10 @@ lease_state() {
 }
 fire() {
   echo "fired $(now) ${age:-gone}" > result.tmp
-  deadline=$(( $(date +%s) + cap ))
+  fallback=$(( $(date +%s) + cap ))
   for p in firing/probe/*/; do
     [ -d "$p" ] || continue
+    deadline=$(cat "$p/until" 2>/dev/null || echo "$fallback")
     while :; do
       said=$(runit "$p" 2>/dev/null | awk 'NF { l = $0 } END { print l }')
       [ "$said" = ended ] && { echo "ended $(now) $(cat "$p/what" 2>/dev/null)" >> result.tmp; break; }

@@ -63,10 +63,17 @@ impl UndoOutcome {
 }
 
 impl Ctx {
-    /// Journal that `what` runs on `host` from now on, with its read-only `probe`; returns its
-    /// id. The same work (same host and probe) still open from an earlier attempt is re-attached:
-    /// its handle, now in the current scope.
-    pub fn begin_in_flight(&self, host: &str, what: &str, probe: UndoExec) -> Result<u64> {
+    /// Journal that `what` runs on `host` from now on, with its read-only `probe` and, if it has
+    /// a timeout of its own, the longest it may run (`cap`); returns its id. The same work (same
+    /// host and probe) still open from an earlier attempt is re-attached: its handle, now in the
+    /// current scope (its first deadline holds).
+    pub fn begin_in_flight(
+        &self,
+        host: &str,
+        what: &str,
+        probe: UndoExec,
+        cap: Option<std::time::Duration>,
+    ) -> Result<u64> {
         let depth = self.recorder.undo().depth();
         let mut book = lock(&self.recorder.in_flight);
         if let Some(w) = book
@@ -83,18 +90,20 @@ impl Ctx {
             what: what.into(),
             probe,
             depth,
+            until: cap.map(|c| unix_now() + c.as_secs()),
         };
         book.next_id += 1;
         book.open.push(work.clone());
         drop(book);
         let id = work.id;
-        let host = work.host.clone();
         self.record(Event::InFlight {
             step: self.current_step(),
             work,
         })?;
-        // The host's guard waits for it too.
-        if lock(&self.guards).armed.contains_key(&host) {
+        // Every armed guard waits for it too (one on another host until its deadline: it cannot
+        // ask from there).
+        let armed: Vec<String> = lock(&self.guards).armed.keys().cloned().collect();
+        for host in armed {
             self.arm_guard(&host)?;
         }
         Ok(id)
@@ -115,13 +124,26 @@ impl Ctx {
         })
     }
 
-    /// The probes of the work in flight on `host`, with what each is for (for its guard).
-    pub(super) fn probes_on(&self, host: &str) -> Vec<(String, UndoExec)> {
+    /// The work in flight, for the guard on `host`: each with what it is, the probe that guard
+    /// can run, and its deadline. Work on another host cannot be asked from `host` (the guard has
+    /// no way there): its probe there says neither word, so that guard waits for its deadline.
+    pub(super) fn probes_for(&self, host: &str) -> Vec<(String, UndoExec, Option<u64>)> {
         lock(&self.recorder.in_flight)
             .open
             .iter()
-            .filter(|w| w.host == host)
-            .map(|w| (w.what.clone(), w.probe.clone()))
+            .map(|w| {
+                if w.host == host {
+                    (w.what.clone(), w.probe.clone(), w.until)
+                } else {
+                    let what = format!("{} on {} (not visible from {host})", w.what, w.host);
+                    let probe = UndoExec::shell(
+                        "echo 'cannot tell: it runs on another host'".into(),
+                        false,
+                        std::time::Duration::from_secs(10),
+                    );
+                    (what, probe, w.until)
+                }
+            })
             .collect()
     }
 
@@ -284,4 +306,12 @@ impl Ctx {
         let carried = std::mem::take(&mut lock(&self.recorder.in_flight).carried);
         carried.into_iter().rev().map(|(_, p)| p).collect()
     }
+}
+
+/// Now, in Unix seconds.
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
