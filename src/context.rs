@@ -519,6 +519,7 @@ impl Ctx {
 mod executor;
 mod guard;
 mod inflight;
+mod interrupt;
 mod lease;
 mod recorder;
 pub use executor::{Cancel, Executor};

@@ -134,16 +134,16 @@ pub fn eval_error(err: &EvalAltResult, sources: &Sources) -> Error {
         Kind::Undo => "undo failed for this scope",
         _ => "here",
     };
-    let mut e = match inner {
+    let failure = match inner {
+        EvalAltResult::ErrorRuntime(v, _) => v.clone().try_cast::<Failure>(),
+        _ => None,
+    };
+    let mut e = match &failure {
         // A remote failure keeps what the primitive knew: the host, the exit code, stderr.
-        EvalAltResult::ErrorRuntime(v, _) if kind == Kind::Remote => {
-            match v.clone().try_cast::<Failure>() {
-                Some(f) => Error::remote(&f.host, None, f.code, &f.stderr, message),
-                None => Error::new(kind, message),
-            }
-        }
+        Some(f) if kind == Kind::Remote => Error::remote(&f.host, None, f.code, &f.stderr, message),
         _ => Error::new(kind, message),
     };
+    let help = failure.and_then(|f| f.help);
     e = locate(
         e,
         sources,
@@ -151,14 +151,19 @@ pub fn eval_error(err: &EvalAltResult, sources: &Sources) -> Error {
         inner.position(),
         label,
     );
-    if let Some((name, pos)) = chain.first().filter(|_| source.is_some()) {
-        if let Some(line) = pos.line() {
-            e = e.with_help(format!(
-                "in `{name}`, called from the runbook at line {line}"
-            ));
-        }
+    let called = chain
+        .first()
+        .filter(|_| source.is_some())
+        .and_then(|(name, pos)| {
+            pos.line()
+                .map(|line| format!("in `{name}`, called from the runbook at line {line}"))
+        });
+    match (help, called) {
+        (Some(help), Some(called)) => e.with_help(format!("{help}\n({called})")),
+        (Some(help), None) => e.with_help(help),
+        (None, Some(called)) => e.with_help(called),
+        (None, None) => e,
     }
-    e
 }
 
 /// A parse error in `name` (shown as `display`) as a diagnostic.

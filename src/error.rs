@@ -325,6 +325,7 @@ impl Error {
             return Interrupted.into_rhai();
         }
         let mut failure = Failure::new(self.kind(), host, self.message());
+        failure.help = self.help_text();
         if let Error::Remote {
             host, code, stderr, ..
         } = self
@@ -404,6 +405,8 @@ pub struct Failure {
     pub stderr: String,
     /// For a command on many hosts: each host's result, including the ones that succeeded.
     pub results: Map,
+    /// What to do about it, when the error that became this failure said (shown by the runner).
+    pub help: Option<String>,
 }
 
 impl Failure {
@@ -415,6 +418,7 @@ impl Failure {
             code: None,
             stderr: String::new(),
             results: Map::new(),
+            help: None,
         }
     }
 

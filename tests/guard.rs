@@ -16,7 +16,7 @@ const MANAGERS: [&str; 3] = ["mgr-1", "mgr-2", "mgr-3"];
 /// Kills and removes every guard on the managers and their leases when dropped: no guard
 /// outlives its test (the lab is shared; one firing later would revert another test's window),
 /// and no run a test killed keeps the next test's run off the hosts.
-struct NoGuardsLeft<'a>(&'a Lab);
+pub(crate) struct NoGuardsLeft<'a>(pub(crate) &'a Lab);
 
 impl Drop for NoGuardsLeft<'_> {
     fn drop(&mut self) {
@@ -74,7 +74,7 @@ fn run_logged(rb: &Rb, message: &str) -> bool {
 }
 
 /// Whether a guard process of run `run` lives on `host` (its pid file names a live process).
-fn guard_alive(lab: &Lab, host: &str, run: &str) -> bool {
+pub(crate) fn guard_alive(lab: &Lab, host: &str, run: &str) -> bool {
     lab.exec_status(
         host,
         &[
@@ -88,7 +88,7 @@ fn guard_alive(lab: &Lab, host: &str, run: &str) -> bool {
 }
 
 /// Wait until mgr-1's guard of run `run` has written its result (at most 2 min); the result.
-fn guard_result(lab: &Lab, run: &str) -> String {
+pub(crate) fn guard_result(lab: &Lab, run: &str) -> String {
     let result = format!("{GUARDS}/{run}/result");
     let waited = Instant::now();
     while lab.exec_status("mgr-1", &["test", "-e", &result]) != 0 {

@@ -341,3 +341,140 @@ fn two_runs_at_once_one_proceeds_the_other_stops_before_any_change_naming_the_ho
         assert_ne!(lab.exec_status(host, &["test", "-e", LEASE]), 0, "{host}");
     }
 }
+
+/// A fresh lab whose next restore on mgr-1 runs `secs` s longer; the files a revert must put back.
+fn slow_restore_ahead(lab: &Lab, secs: &str) -> std::collections::BTreeMap<String, String> {
+    ensure_window_sampling();
+    lab.reset_cloudify();
+    let before = originals(lab);
+    sim_fault(&["mgr-1", "restore", "slow", secs]);
+    before
+}
+
+/// Wait until mgr-1's restore has started (the simulator's record of it appears), then clear the
+/// slow-down for later restores (this one keeps it).
+fn until_restore_observed(lab: &Lab) {
+    let started = Instant::now();
+    while lab.exec_status(
+        "mgr-1",
+        &["test", "-e", "/var/lib/cloudify-sim/restore-observed.json"],
+    ) != 0
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "the restore never started"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    sim_fault(&["mgr-1", "restore", "clear"]);
+}
+
+/// Ctrl-C at a terminal while the restore runs: the operator is asked, and `wait` keeps the window
+/// open until the restore has ended, then reverts it.
+#[test]
+fn ctrl_c_at_a_terminal_during_the_restore_asks_and_wait_reverts_only_after_it_ended() {
+    use rexpect::session::{spawn_with_options, Options};
+    let lab = lab();
+    let _serial = exclusive();
+    let _clean = crate::guard::NoGuardsLeft(lab);
+    let before = slow_restore_ahead(lab, "15");
+    let rb = Rb::new();
+    let mut command = upgrade(&rb, lab, &[]);
+    command
+        .stdin(std::process::Stdio::inherit())
+        .env("TERM", "xterm");
+    let mut pty = spawn_with_options(
+        command,
+        Options::new()
+            .timeout_ms(Some(120_000))
+            .strip_ansi_escape_codes(true),
+    )
+    .expect("the upgrade on a pty");
+    until_restore_observed(lab);
+    // Ctrl-C (the pty's line discipline does not turn the byte into SIGINT for this session).
+    pty.process_mut()
+        .signal(rexpect::process::Signal::SIGINT)
+        .expect("SIGINT");
+    pty.exp_string("[w]ait for it here").expect("the question");
+    pty.exp_string("[w/L/f]").expect("the prompt");
+    assert!(restore_running(lab), "asked while the restore runs");
+    pty.send_line("w").expect("answer");
+    let rest = pty.exp_eof().expect("the run ends");
+    let status = pty.process().wait().expect("exit status");
+    assert!(
+        !matches!(status, rexpect::process::WaitStatus::Exited(_, 0)),
+        "an interrupted run fails: {status:?}\n{rest}"
+    );
+    assert!(rest.contains("waiting inside the window"), "{rest}");
+
+    let j = rb.journal();
+    let pos = |kind: &str| j.iter().position(|r| r["event"] == kind);
+    let chose = j
+        .iter()
+        .position(|r| {
+            r["message"] == "interrupted while work still ran: the operator chose to wait"
+        })
+        .unwrap_or_else(|| panic!("the answer is journaled: {j:#?}"));
+    let ended = pos("in_flight_end").expect("the restore's end is journaled");
+    let undone = pos("undo_pop").expect("the window is reverted");
+    assert!(chose < ended && ended < undone, "{j:#?}");
+    assert_eq!(events(&j, "window_close")[0]["ok"], true);
+    // The simulator saw the window open from the restore's start to its end.
+    let w = window(lab);
+    assert_eq!(w["closed"], serde_json::json!([]), "{w}");
+    assert_eq!(originals(lab), before, "reverted to the exact originals");
+}
+
+/// SIGINT without a terminal while the restore runs: nothing is reverted under it, the message
+/// says how to go on, and the host's guard stays armed: once the restore has ended it reverts.
+#[test]
+fn sigint_without_a_terminal_during_the_restore_leaves_the_window_guarded() {
+    let lab = lab();
+    let _serial = exclusive();
+    let _clean = crate::guard::NoGuardsLeft(lab);
+    let before = slow_restore_ahead(lab, "20");
+    let rb = Rb::new();
+    let child = upgrade(&rb, lab, &[])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    until_restore_observed(lab);
+    // SAFETY: a plain kill(2) of our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = child.wait_with_output().expect("the run ends");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{stderr}");
+    let said = stderr.split_whitespace().collect::<Vec<_>>().join(" ");
+    let run = rb
+        .last_run()
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .expect("run id");
+    assert!(
+        said.contains("runbook resume")
+            && said.contains("the guard on mgr-1 stays armed")
+            && !said.contains("[w/L/f]"),
+        "{stderr}"
+    );
+    assert!(restore_running(lab), "the run ended before the restore");
+    assert!(
+        lab.exec("mgr-1", &["cat", "/etc/haproxy/haproxy.cfg"])
+            .contains("timeout client 1440m"),
+        "nothing reverted under the restore"
+    );
+    assert!(events(&rb.journal(), "undo_pop").is_empty());
+    assert!(crate::guard::guard_alive(lab, "mgr-1", &run), "{stderr}");
+
+    wait_restore_ended(lab);
+    let result = crate::guard::guard_result(lab, &run);
+    assert!(result.contains("\nended "), "{result}");
+    assert_eq!(
+        originals(lab),
+        before,
+        "the host reverted by itself: {result}"
+    );
+    let w = window(lab);
+    assert_eq!(w["closed"], serde_json::json!([]), "{w}");
+}

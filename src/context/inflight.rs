@@ -7,6 +7,7 @@
 //! force and in the journal, for `runbook resume` (which waits for the work inside the window) or
 //! `runbook revert --force`.
 
+use super::interrupt::Held;
 use super::{lock, Ctx, Effect};
 use crate::error::{Error, Kind, Result};
 use crate::journal::Event;
@@ -22,6 +23,11 @@ pub struct Book {
     /// Undo of an earlier attempt kept in force because its work still ran at resume, with the
     /// step that pushed it: it rejoins the undo stack where that step is skipped.
     carried: Vec<(Option<String>, Pending)>,
+    /// Undo a closing scope kept pending because its work still ran: out of the undo stack (the
+    /// run does not retry it), still in force on its host, so that host's guard keeps it.
+    kept: Vec<Pending>,
+    /// The operator chose at a Ctrl-C prompt to leave held windows in force: not asked again.
+    pub(super) left: bool,
 }
 
 /// In-flight work that holds an undo back, and what its probe said.
@@ -217,10 +223,27 @@ impl Ctx {
         };
         let waiting = match self.still_running(min_depth) {
             Ok(w) => w,
-            Err(e) => return UndoOutcome::Kept(e),
+            Err(e) => return self.keep(pending, e),
         };
         if waiting.is_empty() {
             return UndoOutcome::Ran(run(pending));
+        }
+        match self.choose_after_interrupt(&waiting) {
+            Err(e) => return self.keep(pending, e),
+            Ok(Held::Wait) => {
+                return match self.wait_for_in_flight(min_depth) {
+                    Ok(()) => UndoOutcome::Ran(run(pending)),
+                    Err(e) => self.keep(pending, e),
+                }
+            }
+            Ok(Held::Force) => {
+                return match self.overrule_in_flight(&waiting, "the operator at the Ctrl-C prompt")
+                {
+                    Ok(()) => UndoOutcome::Ran(run(pending)),
+                    Err(e) => self.keep(pending, e),
+                }
+            }
+            Ok(Held::Leave) => {}
         }
         let what: Vec<_> = pending.iter().map(|p| p.description.clone()).collect();
         let message = format!(
@@ -234,11 +257,50 @@ impl Ctx {
             step: self.current_step(),
             message: message.clone(),
         }) {
-            return UndoOutcome::Kept(e);
+            return self.keep(pending, e);
         }
-        UndoOutcome::Kept(Error::new(Kind::Undo, message).with_help(
-            "the changes stay in force while it runs: `runbook resume` waits for it inside the window, then reverts and goes on; `runbook revert --force` reverts now, under it",
-        ))
+        let hosts: std::collections::BTreeSet<String> =
+            pending.iter().map(|p| p.action.host.clone()).collect();
+        let guarded: Vec<String> = self
+            .guarded_hosts()
+            .into_iter()
+            .filter(|h| hosts.contains(h))
+            .collect();
+        let guard = if guarded.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; meanwhile the guard on {} stays armed: if nobody resumes, it reverts once the work has ended",
+                guarded.join(", ")
+            )
+        };
+        let help = format!(
+            "the changes stay in force while it runs: `runbook resume` waits for it inside the window, then reverts and goes on; `runbook revert --force` reverts now, under it{guard}"
+        );
+        self.keep(pending, Error::new(Kind::Undo, message).with_help(help))
+    }
+
+    /// `pending` stays in force (not run): kept for the guards of its hosts, with why.
+    fn keep(&self, pending: Vec<Pending>, why: Error) -> UndoOutcome {
+        lock(&self.recorder.in_flight).kept.extend(pending);
+        UndoOutcome::Kept(why)
+    }
+
+    /// Close each of `waiting` in the journal as overruled by `by` (its undo runs next, under it).
+    pub fn overrule_in_flight(&self, waiting: &Waiting, by: &str) -> Result<()> {
+        for (w, p) in waiting {
+            let said = match p {
+                Probed::Unknown(why) => format!("could not tell ({why})"),
+                _ => "running".into(),
+            };
+            let how = format!(
+                "overruled by {by}: reverted while {} on {} (its probe said: {said})",
+                w.what, w.host
+            );
+            self.say(&format!("! {how}"));
+            self.end_in_flight(w.id, &how)?;
+        }
+        Ok(())
     }
 
     /// Keep an earlier attempt's undo in force under running work (resume): each rejoins the
@@ -281,7 +343,8 @@ impl Ctx {
     }
 
     /// Every undo in force on `host`, newest first: the undo stack's, then what a resume
-    /// carries from an earlier attempt (older than anything this attempt pushed).
+    /// carries from an earlier attempt (older than anything this attempt pushed), then what a
+    /// scope kept in force under running work.
     pub(super) fn in_force_on(&self, host: &str) -> Vec<Pending> {
         let mut pending: Vec<Pending> = self
             .recorder
@@ -290,13 +353,15 @@ impl Ctx {
             .into_iter()
             .filter(|p| p.action.host == host)
             .collect();
+        let book = lock(&self.recorder.in_flight);
         pending.extend(
-            lock(&self.recorder.in_flight)
-                .carried
+            book.carried
                 .iter()
                 .rev()
-                .filter(|(_, p)| p.action.host == host)
-                .map(|(_, p)| p.clone()),
+                .map(|(_, p)| p)
+                .chain(book.kept.iter())
+                .filter(|p| p.action.host == host)
+                .cloned(),
         );
         pending
     }

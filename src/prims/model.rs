@@ -233,15 +233,18 @@ fn temporarily(ctx: &Ctx, call: &NativeCallContext, body: FnPtr) -> RhaiResult<D
     };
     match (r, undone) {
         (r, Ok(())) => r,
-        (Ok(_), Err(e)) => fail_undo(e.kind(), e.message()),
-        (Err(original), Err(e)) => fail_undo(
-            e.kind(),
-            format!(
+        (Ok(_), Err(e)) => {
+            let message = e.message();
+            fail_undo(e, message)
+        }
+        (Err(original), Err(e)) => {
+            let message = format!(
                 "{}\n(the scope had failed first: {})",
                 e.message(),
                 crate::diag::message_of(&original)
-            ),
-        ),
+            );
+            fail_undo(e, message)
+        }
     }
 }
 
@@ -285,8 +288,11 @@ impl Window {
 }
 
 /// The undo of a scope failed (`Kind::Undo`), or ran but could not be journaled (`Kind::Journal`).
-fn fail_undo<T>(kind: Kind, message: String) -> RhaiResult<T> {
-    Err(Failure::new(kind, "", message).into_err())
+/// A scope's undo failed or was kept (`e`, its help kept), said as `message`.
+fn fail_undo<T>(e: crate::error::Error, message: String) -> RhaiResult<T> {
+    let mut failure = Failure::new(e.kind(), "", message);
+    failure.help = e.help_text();
+    Err(failure.into_err())
 }
 
 fn push_undo(ctx: &Ctx, host: &Dynamic, cmd: UndoExec, what: String) -> RhaiResult<()> {

@@ -74,17 +74,5 @@ pub fn check_for_revert(ctx: &Ctx, run_id: &str, force: bool) -> Result<()> {
             "`runbook resume {run_id}` waits for it inside the window, then reverts and finishes the run; `runbook revert {run_id} --force` reverts now, under it"
         )));
     }
-    for (w, p) in &waiting {
-        let said = match p {
-            Probed::Unknown(why) => format!("could not tell ({why})"),
-            _ => "running".into(),
-        };
-        let how = format!(
-            "overruled by `runbook revert --force`: reverted while {} on {} (its probe said: {said})",
-            w.what, w.host
-        );
-        ctx.say(&format!("! {how}"));
-        ctx.end_in_flight(w.id, &how)?;
-    }
-    Ok(())
+    ctx.overrule_in_flight(&waiting, "`runbook revert --force`")
 }
