@@ -749,6 +749,70 @@ def row4(res, a):
         res.rows[-1]["met"] = "yes" if over <= 2 else "**no**"
 
 
+def leader_address():
+    """The address of the manager whose PostgreSQL is the Patroni leader (port 15432)."""
+    for h, addr in [("mgr-1", "127.0.0.12"), ("mgr-2", "127.0.0.13"), ("mgr-3", "127.0.0.14")]:
+        p = run(["psql", "-h", addr, "-p", "15432", "-U", "cloudify", "-d", "cloudify_db", "-Atc",
+                 "select pg_is_in_recovery()"], check=False,
+                env={**os.environ, "PGPASSWORD": "cloudify", "PGCONNECT_TIMEOUT": "3"})
+        if p.returncode == 0 and p.stdout.strip() == "f":
+            return addr
+    raise BenchError("no Patroni leader answers on port 15432")
+
+
+def row4_no_haproxy(res, a):
+    """Row 4's window on managers as Cloudify ships them from 5.1.1 on (the 7.0.5 of the new
+    cluster here): no HAProxy (cloudify-manager-install 7ff52832); the restore connects to the
+    Patroni leader itself. As tests/upgrade.rs `a_manager_without_haproxy_…` sets mgr-1 up."""
+    before = watched()
+    files = snapshot_files()
+    pristine = {h: pristine_config_yaml(h) for h in MANAGERS}
+    site = WORK / "no-haproxy.toml"
+    site.write_text(INVENTORY.read_text()
+                    + '\n[hosts.mgr-1.vars]\nhaproxy_cfg = "/etc/haproxy/absent.cfg"\n')
+    try:
+        for r in range(a.rounds):
+            fresh_managers(pristine)
+            leader = leader_address()
+            lab_exec("mgr-1", "sed", "-i", "-e",
+                     f's/"db": {{"host": "127.0.0.12", "port": 5432/"db": {{"host": "{leader}", "port": 15432/',
+                     "-e", 's#"haproxy_cfg": "/etc/haproxy/haproxy.cfg"#"haproxy_cfg": "/etc/haproxy/absent.cfg"#',
+                     "/etc/cloudify-sim/config.json")
+            config = lab_exec("mgr-1", "cat", "/etc/cloudify-sim/config.json").stdout
+            if "15432" not in config or "absent.cfg" not in config:
+                raise BenchError(f"mgr-1's simulator config was not changed: {config}")
+            lab_exec("mgr-1", "/opt/runbook-lab/sim/setup", "mgr-1", "new", "--reset")
+            for h in CORE:
+                sim_set(h, [f"{k}=0" for k in SIM_WAITS])
+            wall, out, _ = rb("run", "cloudify-ha-upgrade", "-i", str(site), "--yes",
+                              "--set-secret", "old_admin_password=env:OLD_PW",
+                              "--set", f"local_dir={WORK / 'snapshots'}")
+            if "no HAProxy config" not in out:
+                raise BenchError("the run raised HAProxy's timeouts on a manager without one")
+            m = re.search(r"journal: (\S+)", out)
+            window, restore = window_overhead(m.group(1)) if m else (None, None)
+            if window is None or restore is None:
+                raise BenchError("no window in the journal")
+            shutil.copy(m.group(1), OUT / "upgrade-no-haproxy-journal.jsonl")
+            check_upgraded(before, pristine, "rb")
+            res.add("r4n.window", window)
+            res.add("r4n.window_restore", restore)
+            res.add("r4n.window_overhead", window - restore)
+            log(f"row 4 (no HAProxy) round {r + 1}: window {secs(window)}, restore {secs(restore)}")
+    finally:
+        for h in CORE:
+            sim_set(h, [f"{k}=" for k in SIM_WAITS])
+        restore_files(files)
+        reset_cloudify()
+    row(res, 4, "… the same on managers without HAProxy (Cloudify ≥ 5.1.1, as the new 7.0.5 cluster ships)",
+        spread(res.get("r4n.window_overhead"), secs), "", None, ofmt=secs)
+    res.rows[-1]["baseline"] = (f"window {spread(res.get('r4n.window'), secs)}, "
+                                f"restore {spread(res.get('r4n.window_restore'), secs)}")
+    over = med(res.get("r4n.window_overhead"))
+    res.rows[-1]["target"] = "≤ 2 s"
+    res.rows[-1]["met"] = "yes" if over <= 2 else "**no**"
+
+
 # ---------------------------------------------------------------------------------------------
 # Row 5: cold start and size
 
@@ -870,7 +934,11 @@ def main():
     res = Results()
     started = time.perf_counter()
     try:
-        for num, fn in ((1, row1), (2, row2), (3, row3), (4, row4), (5, row5), (6, row6)):
+        def row4_both(res, a):
+            row4(res, a)
+            row4_no_haproxy(res, a)
+
+        for num, fn in ((1, row1), (2, row2), (3, row3), (4, row4_both), (5, row5), (6, row6)):
             if num in rows:
                 log(f"row {num}")
                 fn(res, a)
