@@ -541,14 +541,13 @@ pub fn revert(
                 .map(|p| (None, p))
                 .collect(),
         )?;
-        let guarded = ctx.guarded_hosts();
-        if guarded.is_empty() {
+        let guard = ctx.guards_stay_armed(|_| true);
+        if guard.is_empty() {
             return Err(refused);
         }
         let help = refused.help_text().unwrap_or_default();
         return Err(refused.with_help(format!(
-            "{help}. Meanwhile the guard on {} stays armed: if nobody resumes, the host reverts by itself once that work has ended (this command gives the lease back as it exits)",
-            guarded.join(", ")
+            "{help}{guard} (this command gives the lease back as it exits)"
         )));
     }
     revert_pending(&ctx, &replay)?;

@@ -87,22 +87,22 @@ pub(crate) fn guard_alive(lab: &Lab, host: &str, run: &str) -> bool {
     ) == 0
 }
 
-/// Wait until mgr-1's guard of run `run` has written its result (at most 2 min); the result.
-pub(crate) fn guard_result(lab: &Lab, run: &str) -> String {
+/// Wait until `host`'s guard of run `run` has written its result (at most `within`); the result.
+pub(crate) fn guard_result(lab: &Lab, host: &str, run: &str, within: Duration) -> String {
     let result = format!("{GUARDS}/{run}/result");
     let waited = Instant::now();
-    while lab.exec_status("mgr-1", &["test", "-e", &result]) != 0 {
+    while lab.exec_status(host, &["test", "-e", &result]) != 0 {
         assert!(
-            waited.elapsed() < Duration::from_secs(120),
-            "the guard did not revert: {}",
+            waited.elapsed() < within,
+            "the guard on {host} did not revert: {}",
             lab.exec(
-                "mgr-1",
+                host,
                 &["sh", "-c", &format!("ls -R {GUARDS}; cat {GUARDS}/*/log")]
             )
         );
         std::thread::sleep(Duration::from_millis(500));
     }
-    lab.exec("mgr-1", &["cat", &result])
+    lab.exec(host, &["cat", &result])
 }
 
 /// The journal says the host ran some undo (`guard` records), and the controller ran none of it.
@@ -149,7 +149,7 @@ fn nobody_comes_back_the_host_reverts_by_itself_after_the_restore_and_resume_rev
 
     // Nobody comes back: the restore ends, the lease goes stale, the guard reverts.
     wait_restore_ended(lab);
-    let said = guard_result(lab, &run);
+    let said = guard_result(lab, "mgr-1", &run, Duration::from_secs(120));
     assert_eq!(
         originals(lab),
         before,
@@ -325,7 +325,7 @@ fn a_resume_killed_while_the_restore_still_runs_leaves_the_host_guarded() {
 
     // Nobody comes back again: once the restore has ended, the host reverts by itself.
     wait_restore_ended(lab);
-    let said = guard_result(lab, &run);
+    let said = guard_result(lab, "mgr-1", &run, Duration::from_secs(120));
     assert_eq!(originals(lab), before, "exact originals: {said}");
     assert!(
         said.contains("\nended "),
@@ -399,17 +399,7 @@ fn a_fired_guard_waits_until_the_deadline_of_work_it_cannot_see_or_that_never_en
     };
     let (there, here) = (until("work on mgr-1"), until("work on mgr-2"));
 
-    let result = format!("{GUARDS}/{run}/result");
-    let waited = Instant::now();
-    while lab.exec_status("mgr-2", &["test", "-e", &result]) != 0 {
-        assert!(
-            waited.elapsed() < Duration::from_secs(90),
-            "the guard on mgr-2 never reverted: {}",
-            lab.exec("mgr-2", &["sh", "-c", &format!("ls -R {GUARDS}")])
-        );
-        std::thread::sleep(Duration::from_millis(500));
-    }
-    let said = lab.exec("mgr-2", &["cat", &result]);
+    let said = guard_result(lab, "mgr-2", &run, Duration::from_secs(90));
     assert_eq!(
         lab.exec("mgr-2", &["cat", file]).trim(),
         "original",

@@ -57,6 +57,13 @@ pub(crate) fn until_the_restore_runs(rb: &Rb, lab: &Lab, extra: &[&str]) -> std:
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("spawn");
+    wait_restore_observed(rb, lab, || child.try_wait().ok().flatten().is_some());
+    child
+}
+
+/// Wait until mgr-1's restore has started (the simulator's record of it appears), at most 2 min;
+/// `ended` says whether the run that should start it has ended (then it never will).
+fn wait_restore_observed(rb: &Rb, lab: &Lab, mut ended: impl FnMut() -> bool) {
     let started = Instant::now();
     while lab.exec_status(
         "mgr-1",
@@ -67,7 +74,7 @@ pub(crate) fn until_the_restore_runs(rb: &Rb, lab: &Lab, extra: &[&str]) -> std:
             started.elapsed() < Duration::from_secs(120),
             "the restore never started"
         );
-        if child.try_wait().ok().flatten().is_some() {
+        if ended() {
             let j = rb.journal();
             panic!(
                 "the run ended before the restore: {:#?}",
@@ -76,7 +83,6 @@ pub(crate) fn until_the_restore_runs(rb: &Rb, lab: &Lab, extra: &[&str]) -> std:
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    child
 }
 
 /// Whether mgr-1 says a restore runs (`cfy snapshots status`, unauthenticated on the manager).
@@ -351,21 +357,9 @@ fn slow_restore_ahead(lab: &Lab, secs: &str) -> std::collections::BTreeMap<Strin
     before
 }
 
-/// Wait until mgr-1's restore has started (the simulator's record of it appears), then clear the
-/// slow-down for later restores (this one keeps it).
-fn until_restore_observed(lab: &Lab) {
-    let started = Instant::now();
-    while lab.exec_status(
-        "mgr-1",
-        &["test", "-e", "/var/lib/cloudify-sim/restore-observed.json"],
-    ) != 0
-    {
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "the restore never started"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+/// [`wait_restore_observed`], then clear the slow-down for later restores (this one keeps it).
+fn until_restore_observed(rb: &Rb, lab: &Lab, ended: impl FnMut() -> bool) {
+    wait_restore_observed(rb, lab, ended);
     sim_fault(&["mgr-1", "restore", "clear"]);
 }
 
@@ -390,7 +384,11 @@ fn ctrl_c_at_a_terminal_during_the_restore_asks_and_wait_reverts_only_after_it_e
             .strip_ansi_escape_codes(true),
     )
     .expect("the upgrade on a pty");
-    until_restore_observed(lab);
+    until_restore_observed(&rb, lab, || {
+        pty.process()
+            .status()
+            .is_some_and(|s| !matches!(s, rexpect::process::WaitStatus::StillAlive))
+    });
     // Ctrl-C (the pty's line discipline does not turn the byte into SIGINT for this session).
     pty.process_mut()
         .signal(rexpect::process::Signal::SIGINT)
@@ -434,13 +432,13 @@ fn sigint_without_a_terminal_during_the_restore_leaves_the_window_guarded() {
     let _clean = crate::guard::NoGuardsLeft(lab);
     let before = slow_restore_ahead(lab, "20");
     let rb = Rb::new();
-    let child = upgrade(&rb, lab, &[])
+    let mut child = upgrade(&rb, lab, &[])
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("spawn");
-    until_restore_observed(lab);
+    until_restore_observed(&rb, lab, || child.try_wait().ok().flatten().is_some());
     // SAFETY: a plain kill(2) of our own child.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let out = child.wait_with_output().expect("the run ends");
@@ -468,7 +466,7 @@ fn sigint_without_a_terminal_during_the_restore_leaves_the_window_guarded() {
     assert!(crate::guard::guard_alive(lab, "mgr-1", &run), "{stderr}");
 
     wait_restore_ended(lab);
-    let result = crate::guard::guard_result(lab, &run);
+    let result = crate::guard::guard_result(lab, "mgr-1", &run, Duration::from_secs(120));
     assert!(result.contains("\nended "), "{result}");
     assert_eq!(
         originals(lab),

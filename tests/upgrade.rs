@@ -72,10 +72,10 @@ fn upgrade_run(
     c
 }
 
-/// The upgrade, unattended, through the inventory `site` (TOML) written into `rb`'s folder; it
-/// must succeed. Its stderr.
-fn upgrade_through(rb: &Rb, site: &str) -> String {
-    let site = rb.write("site.toml", site);
+/// The upgrade, unattended, through the inventory `text` written as `file` into `rb`'s folder
+/// (any format `-i` reads); it must succeed. Its stderr.
+fn upgrade_through(rb: &Rb, file: &str, text: &str) -> String {
+    let site = rb.write(file, text);
     let out = upgrade_run(
         rb,
         "cloudify-ha-upgrade",
@@ -724,7 +724,7 @@ fn an_old_active_passive_cluster_is_snapshotted_on_its_active_node() {
         "groups = [\"old_manager\", \"old_cluster\"]",
     );
     assert_ne!(both, inventory, "old-2 joins old_manager");
-    let stderr = upgrade_through(&rb, &both);
+    let stderr = upgrade_through(&rb, "site.toml", &both);
     assert!(
         stderr.contains("old-2 is the active node of the old cluster"),
         "{stderr}"
@@ -899,7 +899,8 @@ fn the_upgrade_runs_through_an_ansible_yaml_inventory_answered_from_a_file_and_r
 
 /// The same upgrade through the lab written as an Ansible INI inventory (groups, `:children`,
 /// `:vars`, connection keys in `[all:vars]`): it runs end to end, against the hosts the INI
-/// names, with host vars from the INI reaching the runbook.
+/// names. (That the INI's vars reach the hosts as Ansible reads them is
+/// `inventory::the_lab_in_ansible_yaml_and_ini_reads_as_ansible_inventory_list_says`.)
 #[test]
 fn the_upgrade_runs_through_an_ansible_ini_inventory() {
     let lab = lab();
@@ -908,14 +909,9 @@ fn the_upgrade_runs_through_an_ansible_ini_inventory() {
     let before = originals(lab);
     let rb = Rb::new();
     let lab_toml = std::fs::read_to_string(lab.inventory()).expect("lab inventory.toml");
-    rb.write("lab.ini", &crate::inventory::lab_ini(&lab_toml));
-    let out = upgrade_run(&rb, "cloudify-ha-upgrade", "lab.ini", true, &[])
-        .output()
-        .expect("run");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    upgrade_through(&rb, "lab.ini", &crate::inventory::lab_ini(&lab_toml));
     assert_upgraded(lab, &before);
-    // Every host of the INI was reached by name, and the restore ran inside the window.
+    // Every host of the INI was reached by name, and the one window closed with its undo run.
     let j = rb.journal();
     for host in ["old-1", "mgr-1", "mgr-2", "mgr-3"] {
         assert!(
@@ -967,6 +963,7 @@ fn a_manager_without_haproxy_is_upgraded_with_only_patroni_raised() {
     let inventory = std::fs::read_to_string(lab.inventory()).expect("inventory");
     let stderr = upgrade_through(
         &rb,
+        "site.toml",
         &format!("{inventory}\n[hosts.mgr-1.vars]\nhaproxy_cfg = \"/etc/haproxy/absent.cfg\"\n"),
     );
     assert!(

@@ -429,9 +429,22 @@ impl Ctx {
         lines
     }
 
-    /// The hosts this run's guards are armed on now.
-    pub fn guarded_hosts(&self) -> Vec<String> {
-        lock(&self.guards).armed.keys().cloned().collect()
+    /// Where changes stay in force under running work: `; meanwhile the guard on …` naming the
+    /// hosts among `hosts` whose guard is armed, or nothing when none is.
+    pub fn guards_stay_armed(&self, hosts: impl Fn(&str) -> bool) -> String {
+        let armed: Vec<String> = lock(&self.guards)
+            .armed
+            .keys()
+            .filter(|h| hosts(h))
+            .cloned()
+            .collect();
+        if armed.is_empty() {
+            return String::new();
+        }
+        format!(
+            "; meanwhile the guard on {} stays armed: if nobody resumes, it reverts once the work has ended",
+            armed.join(", ")
+        )
     }
 
     /// For `plan`: the guard a run would arm.

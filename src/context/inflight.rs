@@ -259,21 +259,7 @@ impl Ctx {
         }) {
             return self.keep(pending, e);
         }
-        let hosts: std::collections::BTreeSet<String> =
-            pending.iter().map(|p| p.action.host.clone()).collect();
-        let guarded: Vec<String> = self
-            .guarded_hosts()
-            .into_iter()
-            .filter(|h| hosts.contains(h))
-            .collect();
-        let guard = if guarded.is_empty() {
-            String::new()
-        } else {
-            format!(
-                "; meanwhile the guard on {} stays armed: if nobody resumes, it reverts once the work has ended",
-                guarded.join(", ")
-            )
-        };
+        let guard = self.guards_stay_armed(|h| pending.iter().any(|p| p.action.host == h));
         let help = format!(
             "the changes stay in force while it runs: `runbook resume` waits for it inside the window, then reverts and goes on; `runbook revert --force` reverts now, under it{guard}"
         );
