@@ -545,9 +545,13 @@ pub fn revert(
         if guard.is_empty() {
             return Err(refused);
         }
+        // Not given back: a guard whose lease is gone fires at once, and the `--force` this
+        // message offers would find the window already taken over.
+        ctx.leave_leases();
         let help = refused.help_text().unwrap_or_default();
         return Err(refused.with_help(format!(
-            "{help}{guard} (this command gives the lease back as it exits)"
+            "{help}{guard} and this run's lease has gone {} s without renewal",
+            settings.lease_secs
         )));
     }
     revert_pending(&ctx, &replay)?;

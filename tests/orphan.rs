@@ -228,6 +228,9 @@ fn after_sigkill_during_a_running_restore_revert_refuses_and_force_overrules() {
     assert!(events(&rb.journal(), "undo_pop").is_empty());
     assert!(restore_running(lab), "the restore still runs");
 
+    // The operator reads the refusal before overruling it: meanwhile the guard the refusal left
+    // armed must not take the window over (its lease is still the run's, not given back).
+    std::thread::sleep(Duration::from_secs(3));
     let out = rb.command(&["revert", "--force"]).output().expect("revert");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");

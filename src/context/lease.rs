@@ -200,6 +200,26 @@ impl Ctx {
         ))
     }
 
+    /// This process ends but its hosts stay held (a refused `revert` leaves the window to its
+    /// guard): renewal stops and the lease files stay, going stale after `--lease` s — the guard's
+    /// heartbeat — so a `revert --force` or `resume` meanwhile still finds the guard armed.
+    pub fn leave_leases(&self) {
+        let hosts = {
+            let mut l = lock(&self.leases);
+            l.stop.store(true, Ordering::Relaxed);
+            std::mem::take(&mut l.taken)
+        };
+        for host in hosts.into_keys() {
+            let _ = self.record(Event::Lease {
+                host,
+                what: format!(
+                    "left in place: stale after {} s without renewal",
+                    self.settings.lease_secs
+                ),
+            });
+        }
+    }
+
     /// The run's process ends: give every lease back (journaled).
     pub fn release_leases(&self) {
         let (run, hosts) = {
